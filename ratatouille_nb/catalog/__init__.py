@@ -1,0 +1,23 @@
+"""Catalog with branches: a version store (embedded SQLite or Nessie) over Iceberg tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ratatouille_nb.catalog.base import VersionStore
+from ratatouille_nb.catalog.models import Commit, MergeResult, Reference, TableDiff, TableEntry
+from ratatouille_nb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ratatouille_nb.settings import Settings
+
+__all__ = ["Commit", "MergeResult", "Reference", "TableDiff", "TableEntry", "VersionStore", "open_store"]
+
+
+def open_store(settings: Settings) -> VersionStore:
+    """The version store `RAT_CATALOG` selects: `local` (SQLite under RAT_HOME) or `nessie`."""
+    if settings.catalog == "local":
+        from ratatouille_nb.catalog.local import LocalVersionStore
+
+        return LocalVersionStore(settings.catalog_db)
+    raise ConfigError(f"unknown catalog '{settings.catalog}'", hint="set RAT_CATALOG to 'local' or 'nessie'")

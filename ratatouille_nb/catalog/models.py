@@ -1,0 +1,75 @@
+"""Frozen value objects of the version store: references, commits, table entries, diffs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RefKind = Literal["branch", "tag"]
+TableOp = Literal["create", "append", "overwrite", "delete", "replace", "drop", "schema", "merge"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TableEntry(_Frozen):
+    """What a commit records for one table: where its Iceberg metadata is, and which snapshot."""
+
+    metadata_location: str
+    snapshot_id: int | None = None
+    table_uuid: str | None = None
+
+
+class Reference(_Frozen):
+    name: str
+    kind: RefKind
+    hash: str
+    protected: bool = False
+
+
+class Commit(_Frozen):
+    """One point in history: parent(s), who/why/when, and the full table map at that point."""
+
+    hash: str
+    parents: tuple[str, ...] = ()
+    author: str = ""
+    message: str = ""
+    created_at: float = 0.0
+    contents: dict[str, TableEntry] = Field(default_factory=dict)
+    operations: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def short(self) -> str:
+        return self.hash[:12]
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromtimestamp(self.created_at, tz=timezone.utc)
+
+
+class MergeResult(_Frozen):
+    source: str
+    target: str
+    kind: Literal["fast-forward", "merge", "up-to-date"]
+    commit: Commit
+    tables: list[str] = Field(default_factory=list)
+
+
+class ColumnChange(_Frozen):
+    name: str
+    change: Literal["added", "removed", "retyped"]
+    old_type: str | None = None
+    new_type: str | None = None
+
+
+class TableDiff(_Frozen):
+    """Per-table difference between two refs (rows counted from the data files that differ)."""
+
+    table: str
+    status: Literal["added", "removed", "changed"]
+    rows_added: int = 0
+    rows_removed: int = 0
+    schema_changes: list[ColumnChange] = Field(default_factory=list)

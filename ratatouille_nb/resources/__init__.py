@@ -1,0 +1,5 @@
+"""Resource profiles: how much memory, how many threads, where to spill."""
+
+from ratatouille_nb.resources.profiles import PROFILE_NAMES, ResourceConfig, load_profile
+
+__all__ = ["PROFILE_NAMES", "ResourceConfig", "load_profile"]

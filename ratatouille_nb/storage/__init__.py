@@ -1,0 +1,5 @@
+"""Where table files live: a local warehouse folder or an S3 prefix."""
+
+from ratatouille_nb.storage.warehouse import Warehouse
+
+__all__ = ["Warehouse"]

@@ -1,0 +1,40 @@
+"""Shared fixtures: a temporary RAT_HOME, a workspace in it, and an engine session on its branch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ratatouille_nb.engine.session import Session
+from ratatouille_nb.settings import Settings
+from ratatouille_nb.workspace import Workspace, init_workspace
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("RAT_HOME", "RAT_WORKSPACE", "RAT_PROFILE", "RAT_BRANCH", "RAT_CATALOG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(home=str(tmp_path / "rat-home"))
+
+
+@pytest.fixture
+def workspace(settings: Settings, tmp_path: Path) -> Workspace:
+    return init_workspace(tmp_path / "acme", settings, name="acme")
+
+
+@pytest.fixture
+def session(settings: Settings, workspace: Workspace) -> Iterator[Session]:
+    s = Session(settings, workspace)
+    yield s
+    s.close()
+
+
+def scalar(session: Session, sql: str, ref: str | None = None) -> object:
+    return session.sql(sql, ref=ref).relation.fetchone()[0]  # type: ignore[union-attr]
