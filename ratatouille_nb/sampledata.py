@@ -51,8 +51,8 @@ def sales_select_sql(
     > 0, that fraction of rows (hash-chosen) instead reuses an existing id from
     ``[0, update_pool)``; these ids are distinct within one call while
     ``n_rows <= update_pool`` (a seeded prime-multiplier permutation of ``i``), so a
-    batch never upserts the same key twice. Keep
-    ``id_offset >= update_pool`` so reused ids never clash with fresh ones.
+    batch never upserts the same key twice. Keep ``id_offset >= update_pool`` so
+    reused ids never clash with fresh ones.
     About 2% of quantities are <= 0 and 1% of unit prices are <= 0 (invalid rows).
     """
     n_rows, seed, id_offset, update_pool = int(n_rows), int(seed), int(id_offset), int(update_pool)

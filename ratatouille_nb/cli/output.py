@@ -53,6 +53,9 @@ def write_result(result: Any, fmt: str, limit: int | None) -> None:
         if result.commit is not None:
             click.echo(f"committed {result.commit.short} on {result.ref}  ({result.elapsed:.2f}s, peak {result.peak_rss_mb:.0f} MB)")
         return
+    if fmt == "table":
+        _write_table(result, limit)
+        return
     reader = result.record_batches()
     names = reader.schema.names
     if fmt == "csv":
@@ -74,16 +77,19 @@ def write_result(result: Any, fmt: str, limit: int | None) -> None:
                 sep = ",\n"
         out.write("\n]\n")
         return
-    rows: list[tuple] = []
-    more = False
-    for batch in reader:
-        for row in batch.to_pylist():
-            if limit is not None and len(rows) >= limit:
-                more = True
-                break
-            rows.append(tuple(row.values()))
-        if more:
-            break
+
+
+def _write_table(result: Any, limit: int | None) -> None:
+    """Fetch only the rows shown (plus one, to know whether more exist); no Arrow import needed."""
+    relation = result.relation
+    names = list(relation.columns)
+    if limit is None:
+        rows = relation.fetchall()
+        more = False
+    else:
+        rows = relation.fetchmany(limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
     render_table(names, rows)
     tail = f"{len(rows):,} row(s)" + (f" shown (limit {limit}; more exist)" if more else "")
     click.echo(f"{tail}  [{result.ref}, {result.elapsed:.2f}s, peak {result.peak_rss_mb:.0f} MB]", err=True)

@@ -55,7 +55,7 @@ class StatementResult:
         """Stream rows without materialising them (for CSV/JSON export of big results)."""
         if self.relation is None:
             return self._summary_table().to_reader()
-        return self.relation.fetch_arrow_reader(batch_size)
+        return self.relation.to_arrow_reader(batch_size)
 
     def df(self) -> Any:
         return self.arrow().to_pandas() if self.relation is None else self.relation.df()

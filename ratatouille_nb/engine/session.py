@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from ratatouille_nb.catalog import open_store
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.refs import parse_ref
-from ratatouille_nb.catalog.transaction import TableTransaction
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
 from ratatouille_nb.engine.result import StatementResult
 from ratatouille_nb.engine.statements import Statement, classify, split_statements
@@ -28,6 +27,8 @@ from ratatouille_nb.workspace import Workspace, find_workspace
 
 if TYPE_CHECKING:
     import duckdb
+
+    from ratatouille_nb.catalog.transaction import TableTransaction
 
 _PAIR_RE = re.compile(r'"?([A-Za-z_][\w]*)"?\s*\.\s*"?([A-Za-z_][\w]*)"?')
 
@@ -135,6 +136,8 @@ class Session:
 
     def transaction(self, message: str, branch: str | None = None) -> TableTransaction:
         """A multi-table transaction on a branch (the pipeline executor's unit of commit)."""
+        from ratatouille_nb.catalog.transaction import TableTransaction
+
         return TableTransaction(
             self.store, self.warehouse, self.workspace.prefix, branch or self.branch, message=message
         )
@@ -155,7 +158,7 @@ class Session:
     def execute(self, text: str, *, ref: str | None = None) -> StatementResult:
         import duckdb
 
-        from ratatouille_nb.engine.writer import duck_error
+        from ratatouille_nb.engine.duckerrors import duck_error
 
         ref = ref or self.branch
         reset_peak()

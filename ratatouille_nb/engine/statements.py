@@ -63,13 +63,13 @@ def _key(table: object) -> str | None:
 
 def classify(sql: str) -> Statement:
     """Decide whether `sql` reads, or writes a `layer.table`, and extract the parts to run."""
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import ParseError
-
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
     if head not in {"CREATE", "INSERT", "DELETE", "UPDATE", "DROP", "ALTER", "TRUNCATE", "MERGE", "COPY"}:
         return Statement(sql=sql, kind="query")
+
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
     try:
         tree = sqlglot.parse_one(sql, dialect="duckdb")
     except ParseError as exc:

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from ratatouille_nb.catalog.transaction import TableTransaction
+from ratatouille_nb.engine.duckerrors import duck_error
 from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
-from ratatouille_nb.errors import RatError, SqlError, TableExistsError, TableNotFoundError
+from ratatouille_nb.errors import SqlError, TableExistsError, TableNotFoundError
 
 if TYPE_CHECKING:
+    from ratatouille_nb.catalog.transaction import TableTransaction
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
 
@@ -37,17 +38,6 @@ def _sql_str(text: str) -> str:
 
 def _file_list(paths: list[str]) -> str:
     return "[" + ", ".join(_sql_str(p) for p in paths) + "]"
-
-
-def duck_error(exc: duckdb.Error, statement: str) -> SqlError:
-    """A DuckDB exception as one readable SqlError line (plus DuckDB's caret line, if any)."""
-    text = str(exc).strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    message = lines[0] if lines else type(exc).__name__
-    extra = [ln for ln in lines[1:] if ln.strip().startswith(("LINE", "^")) or ln.startswith(" ")]
-    if extra:
-        message = message + "\n  " + "\n  ".join(e.rstrip() for e in extra[:2])
-    return SqlError(message, statement=statement)
 
 
 def partition_spec_for(schema: Schema, columns: list[str]) -> object:
@@ -294,4 +284,4 @@ class TableWriter:
         return WriteOutcome(key, "drop", 0)
 
 
-__all__ = ["RatError", "TableWriter", "WriteOutcome", "duck_error"]
+__all__ = ["TableWriter", "WriteOutcome"]
