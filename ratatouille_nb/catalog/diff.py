@@ -35,6 +35,9 @@ def _columns(meta: TableMetadata | None) -> dict[str, str]:
 
 def table_diff(io: object, key: str, old: TableEntry | None, new: TableEntry | None) -> TableDiff:
     """Compare two versions of one table."""
+    status = "added" if old is None else "removed" if new is None else "changed"
+    if (old is not None and old.is_view) or (new is not None and new.is_view):
+        return TableDiff(table=key, status=status)
     old_meta = read_metadata(io, old.metadata_location) if old else None
     new_meta = read_metadata(io, new.metadata_location) if new else None
     old_files, new_files = _files(io, old_meta), _files(io, new_meta)
@@ -50,7 +53,6 @@ def table_diff(io: object, key: str, old: TableEntry | None, new: TableEntry | N
             for c in before
             if c in after and before[c] != after[c]
         ]
-    status = "added" if old is None else "removed" if new is None else "changed"
     return TableDiff(table=key, status=status, rows_added=added, rows_removed=removed, schema_changes=changes)
 
 

@@ -21,6 +21,12 @@ class TableEntry(_Frozen):
     metadata_location: str
     snapshot_id: int | None = None
     table_uuid: str | None = None
+    view_sql: str | None = None
+
+    @property
+    def is_view(self) -> bool:
+        """A view model: stored as its SQL, evaluated at read time (no data files)."""
+        return self.view_sql is not None
 
 
 class Reference(_Frozen):

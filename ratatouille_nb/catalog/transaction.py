@@ -8,6 +8,7 @@ the append is replayed on the new head) — and fails with a conflict naming the
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -17,7 +18,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from ratatouille_nb.catalog.base import StaleHeadError, VersionStore
 from ratatouille_nb.catalog.merge import changed_keys
-from ratatouille_nb.catalog.models import Commit
+from ratatouille_nb.catalog.models import Commit, TableEntry
 from ratatouille_nb.catalog.tables import BranchTables
 from ratatouille_nb.errors import CommitConflictError, ReferenceNotFoundError, TableNotFoundError
 
@@ -60,30 +61,45 @@ class TableTransaction:
         self._replays: dict[str, list[Replay]] = {}
         self._written_dirs: list[str] = []
         self.result: Commit | None = None
+        # Models of one pipeline run stage into this transaction from several threads.
+        self.lock = threading.RLock()
 
     # -- staging ------------------------------------------------------------------------------
 
     def load(self, key: str) -> Table:
         """The table as this transaction sees it (its own staged writes included)."""
         try:
-            return self.tables.load_table(key)
+            with self.lock:
+                return self.tables.load_table(key)
         except NoSuchTableError:
             raise TableNotFoundError(
                 f"table '{key}' does not exist on branch '{self.branch}'", hint="list tables with `rat tables`"
             ) from None
 
     def exists(self, key: str) -> bool:
-        return self.tables.entry(key) is not None
+        with self.lock:
+            return self.tables.entry(key) is not None
 
     def record(self, key: str, operation: str, replay: Replay | None = None) -> None:
         """Note what happened to a table; an append with a `replay` may be re-applied on a newer head."""
+        with self.lock:
+            self._record(key, operation, replay)
+
+    def _record(self, key: str, operation: str, replay: Replay | None) -> None:
         self.operations.setdefault(key, []).append(operation)
         if replay is not None:
             self._replays.setdefault(key, []).append(replay)
 
     def wrote_dir(self, path: str) -> None:
         """A folder of data files this transaction owns: removed again if it does not commit."""
-        self._written_dirs.append(path)
+        with self.lock:
+            self._written_dirs.append(path)
+
+    def contents(self) -> dict[str, TableEntry]:
+        """The table map as this transaction sees it (base plus staged changes)."""
+        with self.lock:
+            merged = {**self.tables.base, **self.tables.staged}
+        return {k: v for k, v in merged.items() if v is not None}
 
     def summary_operations(self) -> dict[str, str]:
         return {k: max(ops, key=lambda o: _STRENGTH.get(o, 0)) for k, ops in self.operations.items()}

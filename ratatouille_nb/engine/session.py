@@ -87,6 +87,8 @@ class Session:
     def _view_sql(self, key: str, entry: TableEntry) -> str:
         layer, name = key.split(".", 1)
         target = f"{quote_ident(layer)}.{quote_ident(name)}"
+        if entry.view_sql is not None:
+            return f"CREATE OR REPLACE VIEW {target} AS {entry.view_sql}"
         if entry.snapshot_id is None:
             from ratatouille_nb.catalog.tables import read_metadata
 
@@ -97,7 +99,7 @@ class Session:
         location = entry.metadata_location.replace("'", "''")
         return f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM iceberg_scan('{location}')"
 
-    def bind(self, sql: str, contents: dict[str, TableEntry]) -> list[str]:
+    def bind(self, sql: str, contents: dict[str, TableEntry], _depth: int = 0) -> list[str]:
         """Make the tables `sql` names visible as `layer.table` views at the given contents."""
         for key in [k for k in self._bound if k not in contents]:
             layer, name = key.split(".", 1)
@@ -106,11 +108,14 @@ class Session:
         wanted = {f"{a}.{b}".lower() for a, b in _PAIR_RE.findall(sql)} & set(contents)
         for key in sorted(wanted):
             entry = contents[key]
-            if self._bound.get(key) == entry.metadata_location:
+            bound_as = entry.view_sql if entry.view_sql is not None else entry.metadata_location
+            if entry.view_sql is not None and _depth < 20:
+                self.bind(entry.view_sql, contents, _depth + 1)
+            if self._bound.get(key) == bound_as:
                 continue
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(key.split('.')[0])}")
             self.con.execute(self._view_sql(key, entry))
-            self._bound[key] = entry.metadata_location
+            self._bound[key] = bound_as
         return sorted(wanted)
 
     # -- refs ---------------------------------------------------------------------------------
@@ -240,11 +245,20 @@ class Session:
         entry = self.contents(ref).get(key)
         if entry is None:
             raise TableNotFoundError(f"table '{key}' does not exist on '{ref or self.branch}'")
+        if entry.view_sql is not None:
+            self.bind(key, self.contents(ref))
+            cols = self.con.execute(f"DESCRIBE {key}").fetchall()
+            return {
+                "table": key, "kind": "view", "rows": 0, "files": 0, "size_bytes": 0, "snapshot_id": None, "snapshots": 0,
+                "schema": [(c[0], c[1], True) for c in cols], "partition_by": [], "metadata_location": "", "location": "",
+                "view_sql": entry.view_sql,
+            }
         meta = read_metadata(self.warehouse.file_io(), entry.metadata_location)
         snap = meta.current_snapshot()
         summary = snap.summary.additional_properties if snap and snap.summary else {}
         return {
             "table": key,
+            "kind": "table",
             "rows": int(summary.get("total-records", 0)),
             "files": int(summary.get("total-data-files", 0)),
             "size_bytes": int(summary.get("total-files-size", 0)),

@@ -30,6 +30,7 @@ class WriteOutcome:
     table: str
     operation: str
     rows: int
+    updated: int = 0
 
 
 def _sql_str(text: str) -> str:
@@ -100,7 +101,7 @@ class TableWriter:
 
     def _add_files(self, table: Table, files: list[str]) -> None:
         if files:
-            with table.transaction() as tx:
+            with self.txn.lock, table.transaction() as tx:
                 tx.add_files(files, check_duplicate_files=False)
 
     def _schema_columns(self, key: str, table: Table) -> list[tuple[str, str]]:
@@ -117,9 +118,10 @@ class TableWriter:
         schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(arrow_schema))
         names = {f.name for f in schema.fields}
         partitions = [c for c in partition_cols if c in names]
-        return self.txn.tables.create_table(
-            key, schema=schema, location=location, partition_spec=partition_spec_for(schema, partitions)
-        )
+        with self.txn.lock:
+            return self.txn.tables.create_table(
+                key, schema=schema, location=location, partition_spec=partition_spec_for(schema, partitions)
+            )
 
     # -- statements ---------------------------------------------------------------------------
 
@@ -159,7 +161,8 @@ class TableWriter:
             same_schema = [(n, t) for n, t in self._schema_columns(key, old)] == columns
             if same_schema:
                 return self._overwrite_all(key, old, select, statement)
-            self.txn.tables.drop_table(key)
+            with self.txn.lock:
+                self.txn.tables.drop_table(key)
         table = self._new_table(key, columns, partition_by or [], location)
         rows = 0
         if select is not None:
@@ -211,7 +214,7 @@ class TableWriter:
         from pyiceberg.expressions import AlwaysTrue
         from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-        with table.transaction() as tx:
+        with self.txn.lock, table.transaction() as tx:
             with tx.update_snapshot().overwrite() as overwrite:
                 overwrite.delete_by_predicate(AlwaysTrue())
                 for data_file in deleted:
@@ -279,7 +282,8 @@ class TableWriter:
             if if_exists:
                 return WriteOutcome(key, "noop", 0)
             raise TableNotFoundError(f"table '{key}' does not exist on branch '{self.txn.branch}'")
-        self.txn.tables.drop_table(key)
+        with self.txn.lock:
+            self.txn.tables.drop_table(key)
         self.txn.record(key, "drop")
         return WriteOutcome(key, "drop", 0)
 

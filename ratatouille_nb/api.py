@@ -1,0 +1,176 @@
+"""`rat`: the Python face of Ratatouille (interfaces.md), shared by notebooks, scripts and pipelines.
+
+Outside a pipeline run it works on a lazily opened session (from RAT_* settings, or one set with
+`rat.use(session)`); inside a Python pipeline the ingestion helpers act on that run's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ratatouille_nb.errors import RatError
+
+if TYPE_CHECKING:
+    from ratatouille_nb.catalog.models import MergeResult, Reference, TableDiff
+    from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.pipeline.runs import RunRecord
+
+
+class Rat:
+    """One object for SQL, branches, runs and ingestion."""
+
+    def __init__(self) -> None:
+        self._session: Session | None = None
+
+    # -- session ------------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            from ratatouille_nb.engine.session import open_session
+
+            self._session = open_session()
+        return self._session
+
+    def use(self, session: Session) -> None:
+        """Make `rat` work on this session (the notebook layer shares its own)."""
+        self._session = session
+
+    def _run_state(self) -> Any:
+        from ratatouille_nb.pipeline.executor import CURRENT_RUN
+
+        return CURRENT_RUN.get(None)
+
+    # -- SQL ----------------------------------------------------------------------------------
+
+    def sql(self, query: str, *, as_: str = "pandas", branch: str | None = None) -> Any:
+        """Run SQL; the last statement's rows as pandas (default), polars or arrow."""
+        if as_ not in ("pandas", "polars", "arrow"):
+            raise RatError(f"as_ must be 'pandas', 'polars' or 'arrow', not {as_!r}")
+        return self.session.sql(query, ref=branch).to(as_)
+
+    # -- branches -----------------------------------------------------------------------------
+
+    def branch(self, name: str | None = None, *, create: bool = False, from_ref: str | None = None) -> str:
+        """Current branch, or switch to `name` (creating it from the current branch with create=True)."""
+        if name is None:
+            return self.session.branch
+        if create:
+            self.session.store.create_reference(name, "branch", from_ref or self.session.branch)
+        self.session.use_branch(name)
+        return name
+
+    def branches(self) -> list[Reference]:
+        return self.session.store.list_references()
+
+    def create_branch(self, name: str, from_ref: str | None = None) -> Reference:
+        return self.session.store.create_reference(name, "branch", from_ref or self.session.branch)
+
+    def delete_branch(self, name: str) -> None:
+        if name == self.session.branch:
+            raise RatError(f"cannot delete '{name}': it is the current branch")
+        self.session.store.delete_reference(name)
+
+    def merge(self, source: str, into: str | None = None) -> MergeResult:
+        return self.session.store.merge(source, into or self.session.workspace.branch)
+
+    def diff(self, from_ref: str, to_ref: str) -> list[TableDiff]:
+        from ratatouille_nb.catalog.diff import diff_refs
+
+        return diff_refs(self.session.store, self.session.warehouse, from_ref, to_ref)
+
+    def log(self, ref: str | None = None, limit: int = 20) -> list[Any]:
+        return self.session.store.log(ref or self.session.branch, limit=limit)
+
+    def tag(self, name: str, from_ref: str | None = None) -> Reference:
+        return self.session.store.create_reference(name, "tag", from_ref or self.session.branch)
+
+    # -- pipelines ----------------------------------------------------------------------------
+
+    def run(self, *selectors: str, full_refresh: bool = False, vars: dict[str, Any] | None = None) -> RunRecord:  # noqa: A002
+        from ratatouille_nb.pipeline.executor import Runner
+
+        return Runner(self.session).run(list(selectors), full_refresh=full_refresh, variables=vars)
+
+    # -- ingestion (inside a Python pipeline, see pipeline/ingest.py) -------------------------
+
+    def _state(self, verb: str) -> Any:
+        current = self._run_state()
+        if current is None:
+            raise RatError(f"rat.{verb}() is for Python pipelines; run it with `rat run`")
+        return current
+
+    def ls(self, pattern: str) -> list[str]:
+        from ratatouille_nb.pipeline.ingest import list_files
+
+        return list_files(self._state("ls")[0], pattern)
+
+    def read_file(self, path: str) -> bytes:
+        from ratatouille_nb.pipeline.ingest import read_file
+
+        return read_file(self._state("read_file")[0], path)
+
+    def is_ingested(self, path: str) -> bool:
+        from ratatouille_nb.pipeline.ingest import is_ingested
+
+        return is_ingested(self._state("is_ingested")[0], path)
+
+    def mark_ingested(self, path: str) -> None:
+        from ratatouille_nb.pipeline.ingest import mark_ingested
+
+        state, model = self._state("mark_ingested")
+        mark_ingested(state, model, path)
+
+    def append(self, table: str, data: Any) -> int:
+        from ratatouille_nb.pipeline.ingest import append
+
+        return append(self._state("append")[0], table, data)
+
+    @property
+    def log_(self) -> logging.Logger:
+        return self._logger()
+
+    def _logger(self) -> logging.Logger:
+        current = self._run_state()
+        name = current[1].name if current else "session"
+        return logging.getLogger(f"ratatouille.{name}")
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class _RatWithLog(Rat):
+    """`rat.log` is a logger inside pipelines and the commit log function elsewhere."""
+
+    @property
+    def log(self) -> Any:  # type: ignore[override]
+        if self._run_state() is not None:
+            return self._logger()
+        return _LogProxy(self)
+
+
+class _LogProxy:
+    """Callable like `rat.log(ref)` (history) and usable like a logger (`rat.log.info`)."""
+
+    def __init__(self, rat: Rat) -> None:
+        self._rat = rat
+
+    def __call__(self, ref: str | None = None, limit: int = 20) -> list[Any]:
+        return Rat.log(self._rat, ref, limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rat._logger(), name)
+
+
+rat = _RatWithLog()
+
+
+def ref(name: str) -> str:
+    """The table a model name or `layer.table` refers to (for f-strings in rat.sql)."""
+    from ratatouille_nb.pipeline.loader import load_project
+
+    project = load_project(rat.session.workspace.root)
+    model = project.get(name)
+    return model.target if model else name

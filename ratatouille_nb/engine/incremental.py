@@ -1,0 +1,236 @@
+"""Incremental writes: append by column name, merge on a unique key, overwrite partitions, evolve schema.
+
+The merge is copy-on-write of only the files that hold batch keys: the batch is spilled to Parquet
+once, a semi-join reading just the key columns finds the files to rewrite, and one `COPY` streams
+`old rows ANTI JOIN batch UNION ALL batch` into new files. Memory stays at DuckDB's cap
+whatever the table size; pyiceberg commits one overwrite snapshot.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from ratatouille_nb.engine.duckerrors import duck_error
+from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
+from ratatouille_nb.engine.writer import TableWriter, WriteOutcome, _file_list, identity_partition_columns
+from ratatouille_nb.errors import SqlError
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
+_WIDENINGS = {("int", "long"), ("float", "double")}
+
+
+class SchemaChangeError(SqlError):
+    """An incremental run would drop or narrow a column: only --full-refresh may do that."""
+
+
+def _cols(names: list[str]) -> str:
+    return ", ".join(quote_ident(n) for n in names)
+
+
+class IncrementalWriter(TableWriter):
+    """TableWriter plus the strategies incremental models need."""
+
+    def __init__(self, *args: object, spill_dir: Path, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.spill_dir = spill_dir
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _iceberg_types(self, columns: list[tuple[str, str]]) -> dict[str, object]:
+        from pyiceberg.catalog import Catalog
+
+        probe = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t in columns)
+        schema = Catalog._convert_schema_if_needed(self.con.execute(f"SELECT {probe} LIMIT 0").arrow().schema)
+        return {f.name: f.field_type for f in schema.fields}
+
+    def evolve(self, key: str, table: Table, source: list[tuple[str, str]], statement: str) -> Table:
+        """Add new columns and widen types as Iceberg allows; refuse drops and narrowing."""
+        from pyiceberg.types import DecimalType
+
+        current = {f.name: f.field_type for f in table.schema().fields}
+        incoming = self._iceberg_types(source)
+        missing = [c for c in current if c not in incoming]
+        if missing:
+            raise SchemaChangeError(
+                f"{key}: the new rows lack column(s) {', '.join(missing)}; dropping columns of an incremental table needs --full-refresh",
+                statement=statement,
+            )
+        added = [c for c in incoming if c not in current]
+        widened, narrowed = [], []
+        for name, new_type in incoming.items():
+            old = current.get(name)
+            if old is None or old == new_type:
+                continue
+            pair = (str(old), str(new_type))
+            if pair in _WIDENINGS or (
+                isinstance(old, DecimalType) and isinstance(new_type, DecimalType) and new_type.scale == old.scale and new_type.precision > old.precision
+            ):
+                widened.append(name)
+            elif pair in {("long", "int"), ("double", "float")} or (
+                isinstance(old, DecimalType) and isinstance(new_type, DecimalType) and new_type.scale == old.scale
+            ):
+                continue  # narrower values fit the wider column: cast on write
+            else:
+                narrowed.append(f"{name} {old} -> {new_type}")
+        if narrowed:
+            raise SchemaChangeError(
+                f"{key}: column type change(s) Iceberg cannot apply in place: {', '.join(narrowed)}; run with --full-refresh",
+                statement=statement,
+            )
+        if added or widened:
+            with self.txn.lock, table.update_schema() as update:
+                for name in added:
+                    update.add_column(name, incoming[name])
+                for name in widened:
+                    update.update_column(name, incoming[name])
+            self.txn.record(key, "schema")
+            table = self.txn.load(key)
+        return table
+
+    # -- building blocks ----------------------------------------------------------------------
+
+    def _aligned_select(self, table: Table, select_sql: str) -> str:
+        """Rows of `select_sql` cast to the table's columns by name (absent columns are NULL)."""
+        target = self._schema_columns("", table)
+        names = {n for n, _ in self._describe(select_sql, select_sql)}
+        parts = [
+            f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" if n in names else f"CAST(NULL AS {t}) AS {quote_ident(n)}"
+            for n, t in target
+        ]
+        return f"SELECT {', '.join(parts)} FROM ({select_sql}) AS _src"
+
+    def _prepare(self, key: str, select_sql: str, statement: str) -> tuple[Table, str]:
+        table = self.txn.load(key)
+        described = self._describe(select_sql, statement)
+        storable = f"SELECT {storable_projection(described)} FROM ({select_sql}) AS _src"
+        table = self.evolve(key, table, self._describe(storable, statement), statement)
+        return table, self._aligned_select(table, storable)
+
+    def _spill(self, select_sql: str, statement: str) -> tuple[Path, list[str], int]:
+        """Evaluate a SELECT once into Parquet in the spill folder (the batch of a merge)."""
+        folder = self.spill_dir / f"batch-{uuid.uuid4().hex[:12]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            rows, files = self.con.execute(
+                f"COPY ({select_sql}) TO '{folder}' (FORMAT parquet, FILENAME_PATTERN 'b-{{uuid}}', "
+                f"FILE_SIZE_BYTES '{self.resources.target_file_size_mb}MB', RETURN_FILES true)"
+            ).fetchone()
+        except duckdb.Error as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise duck_error(exc, statement) from None
+        return folder, list(files), int(rows)
+
+    def _live_files(self, table: Table) -> dict[str, object]:
+        return {task.file.file_path: task.file for task in table.scan().plan_files()}
+
+    # -- strategies ---------------------------------------------------------------------------
+
+    def append(self, key: str, select_sql: str, statement: str = "") -> WriteOutcome:
+        """Append rows matched to the table's columns by name, evolving the schema first."""
+        table, aligned = self._prepare(key, select_sql, statement)
+        rows, files = self.copy_into(table.location(), aligned, identity_partition_columns(table), statement)
+
+        def replay(current: Table) -> None:
+            self._add_files(current, files)
+
+        replay(table)
+        self.txn.record(key, "append", replay=replay)
+        return WriteOutcome(key, "append", rows)
+
+    def merge(self, key: str, select_sql: str, unique_key: list[str], statement: str = "") -> WriteOutcome:
+        """Upsert on `unique_key`: rewrite only the files holding batch keys."""
+        table, aligned = self._prepare(key, select_sql, statement)
+        columns = [n for n, _ in self._schema_columns(key, table)]
+        unknown = [k for k in unique_key if k not in columns]
+        if unknown:
+            raise SqlError(f"{key}: unique_key column(s) {', '.join(unknown)} not in the table", statement=statement)
+        folder, batch_files, batch_rows = self._spill(aligned, statement)
+        try:
+            if batch_rows == 0:
+                return WriteOutcome(key, "merge", 0)
+            batch = f"read_parquet({_file_list(batch_files)})"
+            keys = _cols(unique_key)
+            dupes = self.con.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {batch} GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+            if dupes:
+                raise SqlError(
+                    f"{key}: {dupes} unique_key value(s) appear more than once in the new rows; a merge needs one row per key",
+                    statement=statement,
+                    hint="deduplicate in the model (e.g. QUALIFY row_number() OVER (PARTITION BY key ORDER BY ts DESC) = 1)",
+                )
+            live = self._live_files(table)
+            hits: dict[str, int] = {}
+            if live:
+                try:
+                    rows = self.con.execute(
+                        f"SELECT filename, count(*) FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false, union_by_name=true) "
+                        f"WHERE ({keys}) IN (SELECT ({keys}) FROM {batch}) GROUP BY filename"
+                        if len(unique_key) > 1
+                        else f"SELECT filename, count(*) FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false, union_by_name=true) "
+                        f"WHERE {keys} IN (SELECT {keys} FROM {batch}) GROUP BY filename"
+                    ).fetchall()
+                except duckdb.Error as exc:
+                    raise duck_error(exc, statement) from None
+                hits = {str(p): int(n) for p, n in rows}
+            col_list = _cols(columns)
+            if hits:
+                old = self._aligned_files(table, list(hits), statement)
+                t_cols = ", ".join(f"t.{quote_ident(c)}" for c in columns)
+                rewrite = (
+                    f"SELECT {t_cols} FROM ({old}) AS t ANTI JOIN (SELECT {keys} FROM {batch}) AS b USING ({keys}) "
+                    f"UNION ALL SELECT {col_list} FROM {batch}"
+                )
+            else:
+                rewrite = f"SELECT {col_list} FROM {batch}"
+            _rows, new_files = self.copy_into(table.location(), rewrite, identity_partition_columns(table), statement)
+            self._rewrite(table, [live[p] for p in hits], new_files)
+            self.txn.record(key, "overwrite")
+            return WriteOutcome(key, "merge", batch_rows, updated=sum(hits.values()))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _aligned_files(self, table: Table, paths: list[str], statement: str) -> str:
+        """Old data files read with the table's current columns (columns added later are NULL)."""
+        present = {r[0] for r in self._describe(f"SELECT * FROM read_parquet({_file_list(paths)}, hive_partitioning=false, union_by_name=true)", statement)}
+        parts = [
+            f"{quote_ident(n)}" if n in present else f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t in self._schema_columns("", table)
+        ]
+        return f"SELECT {', '.join(parts)} FROM read_parquet({_file_list(paths)}, hive_partitioning=false, union_by_name=true)"
+
+    def overwrite_partitions(self, key: str, select_sql: str, statement: str = "") -> WriteOutcome:
+        """Replace every partition the new rows touch (dbt's insert_overwrite)."""
+        table, aligned = self._prepare(key, select_sql, statement)
+        pcols = identity_partition_columns(table)
+        if not pcols:
+            raise SqlError(f"{key}: insert_overwrite needs a partitioned table (partition_by)", statement=statement)
+        folder, batch_files, batch_rows = self._spill(aligned, statement)
+        try:
+            batch = f"read_parquet({_file_list(batch_files)})" if batch_files else None
+            live = self._live_files(table)
+            doomed: list[str] = []
+            if live and batch:
+                cols = _cols(pcols)
+                doomed = [
+                    str(r[0])
+                    for r in self.con.execute(
+                        f"SELECT DISTINCT filename FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false) "
+                        f"WHERE ({cols}) IN (SELECT DISTINCT ({cols}) FROM {batch})"
+                        if len(pcols) > 1
+                        else f"SELECT DISTINCT filename FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false) "
+                        f"WHERE {cols} IN (SELECT DISTINCT {cols} FROM {batch})"
+                    ).fetchall()
+                ]
+            new_files: list[str] = []
+            if batch:
+                _rows, new_files = self.copy_into(table.location(), f"SELECT * FROM {batch}", pcols, statement)
+            self._rewrite(table, [live[p] for p in doomed], new_files)
+            self.txn.record(key, "overwrite")
+            return WriteOutcome(key, "insert_overwrite", batch_rows)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""dbt-like pipelines: SQL + YAML models and Python ingestion, run as one atomic commit per run."""

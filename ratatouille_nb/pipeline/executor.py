@@ -1,0 +1,307 @@
+"""Run models in DAG order inside one branch transaction: the whole run is one atomic commit.
+
+Independent models run in parallel (up to the profile's `max_parallel_pipelines`), each on its
+own DuckDB cursor; every model reads its upstream models' staged (not yet committed) output.
+If any model fails, nothing is committed and the files written by the run are removed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ratatouille_nb.catalog.models import TableEntry
+from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
+from ratatouille_nb.errors import RatError
+from ratatouille_nb.pipeline.dag import Dag, build_dag
+from ratatouille_nb.pipeline.errors import ModelRunError, PipelineError
+from ratatouille_nb.pipeline.loader import Project, load_project
+from ratatouille_nb.pipeline.model import Model
+from ratatouille_nb.pipeline.runs import ModelRun, RunHistory, RunRecord
+from ratatouille_nb.pipeline.templating import RenderContext
+
+if TYPE_CHECKING:
+    from ratatouille_nb.catalog.transaction import TableTransaction
+    from ratatouille_nb.engine.session import Session
+
+Event = Callable[[str, ModelRun], None]
+LANDING_READERS = {
+    ".csv": "read_csv({files}, union_by_name=true)",
+    ".tsv": "read_csv({files}, union_by_name=true, delim='\\t')",
+    ".parquet": "read_parquet({files}, union_by_name=true)",
+    ".json": "read_json_auto({files})",
+    ".jsonl": "read_json_auto({files})",
+    ".ndjson": "read_json_auto({files})",
+}
+
+
+@dataclass
+class RunState:
+    """Everything one run shares between its models (and with Python pipelines via `rat`)."""
+
+    session: Session
+    txn: TableTransaction
+    project: Project
+    full_refresh: bool = False
+    variables: dict[str, Any] = field(default_factory=dict)
+    bind_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def storage_path(self, relative: str) -> str:
+        """A path under the workspace's storage root; refuses anything escaping it."""
+        rel = relative.strip()
+        if not rel or rel.startswith(("/", "\\")) or "://" in rel or any(p == ".." for p in rel.replace("\\", "/").split("/")):
+            raise PipelineError(f"'{relative}' must be a path relative to the workspace storage root (no '..', not absolute)")
+        return self.session.warehouse.location(self.session.workspace.prefix, rel)
+
+
+CURRENT_RUN: contextvars.ContextVar[tuple[RunState, Model]] = contextvars.ContextVar("rat_current_run")
+
+
+class Runner:
+    """Builds the selected models of a workspace on a branch."""
+
+    def __init__(self, session: Session, project: Project | None = None) -> None:
+        self.session = session
+        self.project = project or load_project(session.workspace.root)
+        self.dag: Dag = build_dag(self.project)
+
+    # -- public -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        selectors: list[str] | tuple[str, ...] = (),
+        *,
+        full_refresh: bool = False,
+        variables: dict[str, Any] | None = None,
+        branch: str | None = None,
+        command: str = "run",
+        on_event: Event | None = None,
+    ) -> RunRecord:
+        """Run models; returns the run record (status 'success' or 'failed'; failed runs commit nothing)."""
+        names = self.dag.select(list(selectors))
+        branch = branch or self.session.branch
+        record = RunRecord(self.session.workspace.name, branch, command, list(selectors))
+        record.models = [ModelRun(model=n, target=self.dag.models[n].target) for n in names]
+        txn = self.session.transaction(f"rat {command} {' '.join(selectors) or '(all)'}".strip(), branch=branch)
+        state = RunState(self.session, txn, self.project, full_refresh, dict(variables or {}))
+        try:
+            self._check_external_refs(names, txn.contents())
+            self._execute(state, names, {m.model: m for m in record.models}, on_event)
+            failed = [m for m in record.models if m.status == "failed"]
+            if failed:
+                txn.abort()
+                record.status = "failed"
+                record.error = f"{failed[0].model}: {failed[0].error}"
+            else:
+                commit = txn.commit()
+                record.status = "success"
+                record.commit_hash = commit.hash if commit else None
+                if commit is not None:
+                    for m in record.models:
+                        entry = commit.contents.get(m.target)
+                        m.snapshot_id = entry.snapshot_id if entry else None
+        except BaseException as exc:
+            txn.abort()
+            record.status = "failed"
+            record.error = str(exc)
+            raise
+        finally:
+            record.finished_at = time.time()
+            history = RunHistory(self.session.settings.home)
+            try:
+                history.save(record)
+            finally:
+                history.close()
+        return record
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _check_external_refs(self, names: list[str], contents: dict[str, TableEntry]) -> None:
+        for name in names:
+            for ref in sorted(self.dag.external.get(name, ())):
+                if ref not in contents:
+                    model = self.dag.models[name]
+                    raise PipelineError(
+                        f"ref('{ref}') matches no model and no table on branch '{self.session.branch}'",
+                        path=model.path,
+                        line=_line_of(model, ref),
+                        hint="check the name (layer.table or a pipeline name)",
+                    )
+
+    def _execute(self, state: RunState, names: list[str], runs: dict[str, ModelRun], on_event: Event | None) -> None:
+        selected = set(names)
+        pending = list(names)
+        done: set[str] = set()
+        failed: set[str] = set()
+        workers = max(1, self.session.resources.max_parallel_pipelines)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rat-model") as pool:
+            running: dict[Future[None], str] = {}
+            while pending or running:
+                for name in list(pending):
+                    ups = self.dag.upstream.get(name, set()) & selected
+                    if ups & failed:
+                        runs[name].status = "skipped"
+                        runs[name].error = "upstream failed"
+                        pending.remove(name)
+                        failed.add(name)
+                        if on_event:
+                            on_event("skip", runs[name])
+                    elif ups <= done and len(running) < workers:
+                        pending.remove(name)
+                        ctx = contextvars.copy_context()
+                        running[pool.submit(ctx.run, self._run_one, state, self.dag.models[name], runs[name], on_event)] = name
+                if not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    future.result()
+                    (done if runs[name].status == "success" else failed).add(name)
+
+    def _run_one(self, state: RunState, model: Model, run: ModelRun, on_event: Event | None) -> None:
+        run.status = "running"
+        if on_event:
+            on_event("start", run)
+        if len(self.dag.models) == 1 or self.session.resources.max_parallel_pipelines == 1:
+            reset_peak()
+        started = time.perf_counter()
+        try:
+            outcome = self._materialize(state, model, run)
+            run.operation, run.rows_written, run.rows_updated = outcome
+            run.status = "success"
+        except RatError as exc:
+            run.status, run.error = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a user's Python pipeline may raise anything
+            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+        run.seconds = time.perf_counter() - started
+        run.peak_rss_mb = peak_rss_mb()
+        if on_event:
+            on_event("done" if run.status == "success" else "fail", run)
+
+    # -- one model ----------------------------------------------------------------------------
+
+    def render(self, state: RunState, model: Model, *, incremental: bool, cursor: Any = None) -> str:
+        """Compile a SQL model against the run's current state."""
+        contents = state.txn.contents()
+        by_target = self.project.by_target()
+
+        def resolve_ref(key: str) -> str:
+            target = self.project.models[key].target if key in self.project.models else key
+            if target in by_target or target in contents:
+                if run is not None:
+                    run.reads[target] = contents[target].snapshot_id if target in contents else None
+                return target
+            raise PipelineError(f"ref('{key}') matches no model and no table", path=model.path, line=_line_of(model, key))
+
+        def resolve_source(rel: str) -> str:
+            return self.source_sql(state, rel)
+
+        def watermark(column: str) -> Any:
+            if model.target not in contents or cursor is None:
+                return ""
+            with state.bind_lock:
+                state.session.bind(model.target, contents)
+            value = cursor.execute(f'SELECT max("{column}") FROM {model.target}').fetchone()[0]
+            return "" if value is None else str(value)
+
+        run = _CURRENT_MODEL_RUN.get(None)
+        ctx = RenderContext(
+            model_name=model.name,
+            this=model.target,
+            resolve_ref=resolve_ref,
+            resolve_source=resolve_source,
+            incremental=incremental,
+            watermark=watermark,
+            variables=state.variables,
+        )
+        assert self.project.templates is not None
+        sql = self.project.templates.render(model.path, model.sql or "", ctx).strip().rstrip(";").strip()
+        if not sql:
+            raise PipelineError("the model renders to an empty statement", path=model.path)
+        return sql
+
+    def source_sql(self, state: RunState, relative: str) -> str:
+        """`source('landing/sales/*.csv')` -> a DuckDB reader over those files."""
+        path = state.storage_path(relative)
+        suffix = Path(relative.rstrip("*")).suffix.lower() or Path(relative).suffix.lower()
+        reader = LANDING_READERS.get(suffix)
+        if reader is None:
+            raise PipelineError(f"source('{relative}'): cannot read '{suffix or 'no extension'}' files", hint=f"supported: {', '.join(LANDING_READERS)}")
+        return reader.format(files="'" + path.replace("'", "''") + "'")
+
+    def _materialize(self, state: RunState, model: Model, run: ModelRun) -> tuple[str, int, int]:
+        from ratatouille_nb.engine.incremental import IncrementalWriter
+
+        token = _CURRENT_MODEL_RUN.set(run)
+        cursor = state.session.con.cursor()
+        try:
+            writer = IncrementalWriter(cursor, state.txn, state.session.resources, spill_dir=state.session.settings.spill_dir)
+            if model.kind == "python":
+                return self._run_python(state, model)
+            contents = state.txn.contents()
+            exists = model.target in contents
+            incremental = model.materialized == "incremental" and exists and not state.full_refresh
+            if incremental:
+                with state.bind_lock:
+                    state.session.bind(model.target, contents)
+                incremental = bool(cursor.execute(f"SELECT count(*) > 0 FROM (SELECT 1 FROM {model.target} LIMIT 1)").fetchone()[0])
+            sql = self.render(state, model, incremental=incremental, cursor=cursor)
+            with state.bind_lock:
+                state.session.bind(sql, state.txn.contents())
+            if model.materialized == "view":
+                cursor.execute(f"DESCRIBE {sql}")
+                with state.txn.lock:
+                    state.txn.tables._stage(model.target, TableEntry(metadata_location="", view_sql=sql))
+                state.txn.record(model.target, "replace" if exists else "create")
+                return "view", 0, 0
+            layer_parts = model.partition_by or state.session.workspace.config.partition_by(model.layer)
+            if not incremental:
+                out = writer.create(model.target, sql, replace=True, partition_by=layer_parts, statement=sql)
+                return ("full-refresh" if exists and model.materialized == "incremental" else out.operation), out.rows, 0
+            if model.strategy == "append":
+                out = writer.append(model.target, sql, statement=sql)
+            elif model.strategy == "merge":
+                out = writer.merge(model.target, sql, model.unique_key, statement=sql)
+            else:
+                out = writer.overwrite_partitions(model.target, sql, statement=sql)
+            return out.operation, out.rows, out.updated
+        finally:
+            cursor.close()
+            _CURRENT_MODEL_RUN.reset(token)
+
+    def _run_python(self, state: RunState, model: Model) -> tuple[str, int, int]:
+        assert model.function is not None
+        token = CURRENT_RUN.set((state, model))
+        try:
+            before = _rows_of(state, model)
+            model.function()
+            after = _rows_of(state, model)
+        finally:
+            CURRENT_RUN.reset(token)
+        return "python", max(0, after - before), 0
+
+
+_CURRENT_MODEL_RUN: contextvars.ContextVar[ModelRun] = contextvars.ContextVar("rat_model_run")
+
+
+def _rows_of(state: RunState, model: Model) -> int:
+    total = 0
+    for target in model.produces:
+        if state.txn.exists(target):
+            snap = state.txn.load(target).current_snapshot()
+            if snap is not None and snap.summary is not None:
+                total += int(snap.summary.additional_properties.get("total-records", 0))
+    return total
+
+
+def _line_of(model: Model, needle: str) -> int | None:
+    for number, line in enumerate((model.sql or "").splitlines(), start=1):
+        if needle in line:
+            return number
+    return None

@@ -1,0 +1,89 @@
+"""The pipeline domain objects: a model (one table a pipeline builds) and its declared contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Materialized = Literal["view", "table", "incremental"]
+Strategy = Literal["append", "merge", "insert_overwrite"]
+Severity = Literal["warn", "error"]
+
+
+class TestSpec(BaseModel):
+    """One data test: a column test (`not_null`, `unique`, …) or a custom SQL test with `expect`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    column: str | None = None
+    kind: str = "sql"
+    args: dict[str, Any] = Field(default_factory=dict)
+    sql: str | None = None
+    expect: int | None = 0
+    severity: Severity = "error"
+    line: int | None = None
+
+
+class ColumnSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: str | None = None
+    description: str | None = None
+    tests: list[TestSpec] = Field(default_factory=list)
+
+
+class Freshness(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    warn_after_hours: float | None = None
+    error_after_hours: float | None = None
+    column: str | None = None
+
+
+class Model(BaseModel):
+    """A node of the DAG: what it builds (`target`), how (`materialized`, `strategy`), from what (`refs`)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    target: str
+    layer: str
+    kind: Literal["sql", "python"]
+    path: Path
+    sql: str | None = None
+    sql_line_offset: int = 0
+    function: Callable[..., Any] | None = None
+    materialized: Materialized = "table"
+    strategy: Strategy = "merge"
+    unique_key: list[str] = Field(default_factory=list)
+    partition_by: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    columns: list[ColumnSpec] = Field(default_factory=list)
+    tests: list[TestSpec] = Field(default_factory=list)
+    freshness: Freshness | None = None
+    refs: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    yaml_path: Path | None = None
+
+    @field_validator("unique_key", "partition_by", "tags", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def produces(self) -> list[str]:
+        """Every table this model writes."""
+        return self.outputs or [self.target]
+
+    def all_tests(self) -> list[TestSpec]:
+        return [t for c in self.columns for t in c.tests] + list(self.tests)
