@@ -15,6 +15,7 @@ from ratatouille_nb.errors import RatError
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.models import MergeResult, Reference, TableDiff
     from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.pipeline.quality import TestResult
     from ratatouille_nb.pipeline.runs import RunRecord
 
 
@@ -93,6 +94,47 @@ class Rat:
         from ratatouille_nb.pipeline.executor import Runner
 
         return Runner(self.session).run(list(selectors), full_refresh=full_refresh, variables=vars)
+
+    def test(self, *selectors: str, branch: str | None = None) -> list[TestResult]:
+        """Run the data tests of the selected models (default: all) on `branch` (default: the current one)."""
+        from ratatouille_nb.pipeline.quality import run_selected_tests
+
+        return run_selected_tests(self.session, list(selectors), ref=branch)
+
+    # -- data products ------------------------------------------------------------------------
+
+    def publish(
+        self,
+        source: str,
+        product: str,
+        version: str,
+        *,
+        access: list[dict[str, str]] | None = None,
+        description: str | None = None,
+        schema: str | None = None,
+    ) -> Any:
+        """Publish `source` as it is now as `product` `version` (zero-copy; semver checked on the schema)."""
+        grants = [(a["workspace"], a.get("level", "read")) for a in access or []]
+        return self.session.products.publish(source, product, version, access=grants, description=description)
+
+    def consume(self, product: str, version: str | None = None, *, as_: str = "pandas", as_of: float | None = None) -> Any:
+        """Read a product at the newest version satisfying `version` (default: the subscription's, else latest)."""
+        resolved = self.session.products.resolve(product, version, as_of=as_of)
+        from ratatouille_nb.engine.sqltypes import quote_ident
+
+        view = f"_product_{product}_{resolved.release.version.replace('.', '_').replace('-', '_')}"
+        location = resolved.entry.metadata_location.replace("'", "''")
+        self.session.ensure_iceberg()
+        self.session.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS SELECT * FROM iceberg_scan('{location}')")
+        relation = self.session.con.sql(f"SELECT * FROM {quote_ident(view)}")
+        return {"pandas": relation.df, "polars": relation.pl, "arrow": relation.to_arrow_table}[as_]()
+
+    def products(self) -> list[str]:
+        """Products this workspace may read."""
+        return self.session.products.readable()
+
+    def subscribe(self, product: str, version: str = "latest", alias: str | None = None) -> Any:
+        return self.session.products.subscribe(product, version, alias)
 
     # -- ingestion (inside a Python pipeline, see pipeline/ingest.py) -------------------------
 

@@ -96,10 +96,14 @@ def test_demo_builds_all_layers(tmp_path: Path) -> None:
 
     lines: list[str] = []
     counts = run_demo(Settings.from_env(home=str(tmp_path / "home")), tmp_path / "demo", rows=20_000, echo=lines.append)
-    assert counts["bronze.raw_sales"] == 20_000
-    assert 19_000 < counts["silver.sales"] < 20_000
+    # 20,000 CSV rows + 1,000 from the Excel export + a second batch of 2,000 (10 % updates)
+    assert counts["bronze.raw_sales"] == 23_000
+    assert counts["_rat.ingested_files"] == 3
+    assert 20_000 < counts["silver.sales"] < 23_000
     assert counts["gold.daily_sales_kpis"] > 0
+    assert sum("published: merged into workspace/demo" in line for line in lines) == 2
+    assert any("updated" in line and "silver_sales" in line for line in lines)
     assert any(line.startswith("done in") for line in lines)
-    # A second run reuses the workspace and replaces the tables.
+    # A second run reuses the workspace: every landing file is in the ledger, nothing changes.
     again = run_demo(Settings.from_env(home=str(tmp_path / "home")), tmp_path / "demo", rows=20_000, echo=lines.append)
     assert again == counts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ratatouille_nb.catalog.models import TableEntry
 
@@ -32,3 +32,28 @@ def three_way(ancestor: Contents, source: Contents, target: Contents) -> tuple[d
         elif tgt != src:
             conflicts.append(key)
     return merged, sorted(conflicts)
+
+
+def merge_base_contents(ancestors: Sequence[Contents], source: Contents, target: Contents) -> dict[str, TableEntry]:
+    """The ancestor table map for `three_way`, given every nearest common ancestor.
+
+    One ancestor (the usual case) is used as it is. After criss-cross merges there are several;
+    then, per table, a side that still holds the version one of them had did not change it, so
+    that version is the base; if neither side does, both changed it and any of them will do.
+    """
+    if not ancestors:
+        return {}
+    if len(ancestors) == 1:
+        return dict(ancestors[0])
+    base: dict[str, TableEntry] = {}
+    for key in set().union(*ancestors, source, target):
+        versions = [a.get(key) for a in ancestors]
+        if source.get(key) in versions:
+            entry = source.get(key)
+        elif target.get(key) in versions:
+            entry = target.get(key)
+        else:
+            entry = versions[0]
+        if entry is not None:
+            base[key] = entry
+    return base

@@ -201,8 +201,17 @@ def _size(n: int) -> str:
 # -- branches ---------------------------------------------------------------------------------
 
 from ratatouille_nb.cli.branches import register as _register_branches  # noqa: E402
+from ratatouille_nb.cli.maintenance import register as _register_maintenance  # noqa: E402
 
 _register_branches(cli, _session, _settings)
+from ratatouille_nb.cli.products import register as _register_products  # noqa: E402
+
+_register_products(cli, _session, _settings)
+_register_maintenance(cli, _session, _settings)
+from ratatouille_nb.cli.lineage import register as _register_lineage  # noqa: E402
+
+_register_lineage(cli, _session, _settings)
+from ratatouille_nb.cli.pipelines import register as _register_pipelines; _register_pipelines(cli, _session, _settings)  # noqa: E402, E702
 
 
 @cli.command()

@@ -77,7 +77,7 @@ class Session:
             self._con = connect(self.resources, self.settings.spill_dir, extensions=())
         return self._con
 
-    def _ensure_iceberg(self) -> None:
+    def ensure_iceberg(self) -> None:
         if not self._iceberg_loaded:
             from ratatouille_nb.engine.extensions import load_extensions
 
@@ -95,7 +95,7 @@ class Session:
             schema = read_metadata(self.warehouse.file_io(), entry.metadata_location).schema()
             cols = ", ".join(f"CAST(NULL AS {duck_type_of(f.field_type)}) AS {quote_ident(f.name)}" for f in schema.fields)
             return f"CREATE OR REPLACE VIEW {target} AS SELECT {cols} WHERE false"
-        self._ensure_iceberg()
+        self.ensure_iceberg()
         location = entry.metadata_location.replace("'", "''")
         return f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM iceberg_scan('{location}')"
 
@@ -129,6 +129,20 @@ class Session:
 
     def contents(self, ref: str | None = None) -> dict[str, TableEntry]:
         return self.store.contents(ref or self.branch)
+
+    @property
+    def products(self) -> Any:
+        """The data-product verbs for this session's workspace."""
+        from ratatouille_nb.products.service import ProductService
+
+        return ProductService(self)
+
+    def with_products(self, sql: str, contents: dict[str, TableEntry]) -> dict[str, TableEntry]:
+        """Add the pinned entries of the `products.<name>` tables a statement reads (access checked)."""
+        names = {b.lower() for a, b in _PAIR_RE.findall(sql) if a.lower() == "products"}
+        if not names:
+            return contents
+        return {**contents, **self.products.entries(names)}
 
     def _is_branch_head(self, ref: str) -> bool:
         spec = parse_ref(ref)
@@ -171,7 +185,7 @@ class Session:
         stmt = classify(text)
         result = StatementResult(statement=text, ref=ref)
         if stmt.kind in ("query", "local"):
-            contents = self.contents(ref)
+            contents = self.with_products(text, self.contents(ref))
             self.bind(text, contents)
             try:
                 if stmt.kind == "query":
@@ -210,7 +224,7 @@ class Session:
 
         message = " ".join(stmt.sql.split())
         with self.transaction(message[:500], branch=branch) as txn:
-            self.bind(stmt.sql, txn.tables.base)
+            self.bind(stmt.sql, self.with_products(stmt.sql, txn.tables.base))
             writer = TableWriter(self.con, txn, self.resources)
             assert stmt.target is not None
             if stmt.kind == "create":

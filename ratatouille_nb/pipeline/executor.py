@@ -123,9 +123,15 @@ class Runner:
     # -- scheduling ---------------------------------------------------------------------------
 
     def _check_external_refs(self, names: list[str], contents: dict[str, TableEntry]) -> None:
+        aliases = None
         for name in names:
             for ref in sorted(self.dag.external.get(name, ())):
+                if ref.startswith("products."):
+                    continue  # resolved (version, access) when the model renders
                 if ref not in contents:
+                    aliases = self.session.products.aliases() if aliases is None else aliases
+                    if ref in aliases:
+                        continue
                     model = self.dag.models[name]
                     raise PipelineError(
                         f"ref('{ref}') matches no model and no table on branch '{self.session.branch}'",
@@ -192,6 +198,11 @@ class Runner:
         by_target = self.project.by_target()
 
         def resolve_ref(key: str) -> str:
+            product = self._product_ref(key, contents)
+            if product is not None:
+                if run is not None:
+                    run.reads[product] = contents[product].snapshot_id
+                return product
             target = self.project.models[key].target if key in self.project.models else key
             if target in by_target or target in contents:
                 if run is not None:
@@ -226,6 +237,20 @@ class Runner:
             raise PipelineError("the model renders to an empty statement", path=model.path)
         return sql
 
+    def _product_ref(self, key: str, contents: dict[str, TableEntry]) -> str | None:
+        """`products.<name>` or a subscription alias -> the pinned product view (added to `contents`)."""
+        if key.startswith("products."):
+            name = key.split(".", 1)[1]
+        elif "." not in key and key not in self.project.models:
+            name = self.session.products.aliases().get(key)
+            if name is None:
+                return None
+        else:
+            return None
+        view = f"products.{name}"
+        contents.update(self.session.products.entries({name}))
+        return view
+
     def source_sql(self, state: RunState, relative: str) -> str:
         """`source('landing/sales/*.csv')` -> a DuckDB reader over those files."""
         path = state.storage_path(relative)
@@ -253,7 +278,7 @@ class Runner:
                 incremental = bool(cursor.execute(f"SELECT count(*) > 0 FROM (SELECT 1 FROM {model.target} LIMIT 1)").fetchone()[0])
             sql = self.render(state, model, incremental=incremental, cursor=cursor)
             with state.bind_lock:
-                state.session.bind(sql, state.txn.contents())
+                state.session.bind(sql, state.session.with_products(sql, state.txn.contents()))
             if model.materialized == "view":
                 cursor.execute(f"DESCRIBE {sql}")
                 with state.txn.lock:

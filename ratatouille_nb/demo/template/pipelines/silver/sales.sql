@@ -16,8 +16,7 @@ SELECT
     CAST(transaction_time AS DATE) AS _date,
     CAST(_ingested_at AS TIMESTAMP) AS _ingested_at
 FROM {{ ref('bronze.raw_sales') }}
-WHERE quantity > 0
-  AND unit_price > 0
+WHERE {{ valid_sale() }}
 {% if is_incremental() %}
   AND _ingested_at > '{{ watermark("_ingested_at") }}'
 {% endif %}

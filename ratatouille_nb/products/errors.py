@@ -1,0 +1,25 @@
+"""Errors of the product registry (all RatError)."""
+
+from __future__ import annotations
+
+from ratatouille_nb.errors import RatError
+
+
+class ProductError(RatError):
+    """Bad product name, version or request."""
+
+
+class ProductNotFoundError(ProductError):
+    """No such product, or no version satisfies the constraint."""
+
+
+class VersionExistsError(ProductError):
+    """Versions are immutable contracts: a version can be published once."""
+
+
+class IncompatibleVersionError(ProductError):
+    """The schema change needs a bigger version bump."""
+
+
+class AccessDeniedError(ProductError):
+    """The workspace may not read (or write) the product."""
