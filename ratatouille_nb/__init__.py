@@ -11,6 +11,13 @@ __version__ = "0.1.0"
 __all__ = ["pipeline", "rat", "ref"]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext ratatouille_nb`: register the `%rat` magics (heavy modules load on first use)."""
+    from ratatouille_nb.notebook.magics import load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name in ("rat", "ref"):
         from ratatouille_nb import api

@@ -84,7 +84,7 @@ def _print_build(result: Any, echo: Callable[[str], None]) -> None:
     failed = [t for t in result.tests if t.status != "pass"]
     echo(f"  tests: {sum(t.status == 'pass' for t in result.tests)} passed, {len(failed)} not passing")
     for t in failed:
-        echo(f"    {t.status}: {t.model} {t.name} ({t.message})")
+        echo(f"    {t.status}: {t.model} {t.test} ({t.message})")
     echo(f"  {'published: merged into ' + result.branch if result.published else 'NOT published: ' + result.reason}")
 
 

@@ -1,0 +1,1 @@
+"""ipywidgets/anywidget widgets: branch picker, product browser, run progress, lineage graph."""
