@@ -24,6 +24,7 @@ class Rat:
 
     def __init__(self) -> None:
         self._session: Session | None = None
+        self.last_run: Any = None
 
     # -- session ------------------------------------------------------------------------------
 
@@ -51,6 +52,12 @@ class Rat:
         if as_ not in ("pandas", "polars", "arrow"):
             raise RatError(f"as_ must be 'pandas', 'polars' or 'arrow', not {as_!r}")
         return self.session.sql(query, ref=branch).to(as_)
+
+    def connection(self) -> Any:
+        """The session's DuckDB connection with every table of the branch bound as `layer.table`
+        (hand it to JupySQL: `%sql conn --alias rat`)."""
+        self.session.bind_all()
+        return self.session.con
 
     # -- branches -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ratatouille_nb.workspace import Workspace, init_workspace
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("RAT_HOME", "RAT_WORKSPACE", "RAT_PROFILE", "RAT_BRANCH", "RAT_CATALOG"):
         monkeypatch.delenv(var, raising=False)
+    (tmp_path / "user-home").mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
 
 

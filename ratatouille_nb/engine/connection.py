@@ -25,6 +25,8 @@ def connect(resources: ResourceConfig, spill_dir: Path, *, extensions: tuple[str
             "preserve_insertion_order": False,
         }
     )
+    # No DuckDB progress bar: in notebooks it renders as a stray widget under every cell.
+    con.execute("SET enable_progress_bar = false")
     if extensions is None:
         load_extensions(con)
     else:

@@ -118,6 +118,11 @@ class Session:
             self._bound[key] = bound_as
         return sorted(wanted)
 
+    def bind_all(self, ref: str | None = None) -> list[str]:
+        """Bind every table of a ref as a view (for tools that query the connection directly, like JupySQL)."""
+        contents = self.contents(ref)
+        return self.bind(" ".join(contents), contents)
+
     # -- refs ---------------------------------------------------------------------------------
 
     def use_branch(self, name: str) -> None:

@@ -231,7 +231,11 @@ class RatMagics(Magics):
     def _pipeline(self, verb: str, args: argparse.Namespace) -> Any:
         from ratatouille_nb.notebook.widgets.progress import run_with_progress
 
-        return run_with_progress(CONTEXT.session, verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
+        # The live display is the output; the record is in `rat.last_run` (and the run history).
+        from ratatouille_nb.api import rat
+
+        rat.last_run = run_with_progress(CONTEXT.session, verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
+        return None
 
     def _run(self, args: argparse.Namespace, cell: str | None) -> Any:
         return self._pipeline("run", args)
