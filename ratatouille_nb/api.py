@@ -145,37 +145,50 @@ class Rat:
 
     # -- ingestion (inside a Python pipeline, see pipeline/ingest.py) -------------------------
 
-    def _state(self, verb: str) -> Any:
+    def _ingest(self, verb: str, action: Any) -> Any:
+        """Run an ingestion helper in the current pipeline run, or (in a notebook) as its own commit."""
         current = self._run_state()
-        if current is None:
-            raise RatError(f"rat.{verb}() is for Python pipelines; run it with `rat run`")
-        return current
+        if current is not None:
+            state, model = current
+            return action(state, model.name)
+        from ratatouille_nb.pipeline.executor import RunState
+
+        txn = self.session.transaction(f"rat.{verb} from a notebook")
+        state = RunState(self.session, txn, project=None)  # type: ignore[arg-type]
+        try:
+            out = action(state, "notebook")
+            txn.commit()
+            return out
+        except BaseException:
+            txn.abort()
+            raise
 
     def ls(self, pattern: str) -> list[str]:
+        """Files under the workspace storage root matching a glob (e.g. "landing/sales/*.csv")."""
         from ratatouille_nb.pipeline.ingest import list_files
 
-        return list_files(self._state("ls")[0], pattern)
+        return self._ingest("ls", lambda state, _name: list_files(state, pattern))
 
     def read_file(self, path: str) -> bytes:
         from ratatouille_nb.pipeline.ingest import read_file
 
-        return read_file(self._state("read_file")[0], path)
+        return self._ingest("read_file", lambda state, _name: read_file(state, path))
 
     def is_ingested(self, path: str) -> bool:
         from ratatouille_nb.pipeline.ingest import is_ingested
 
-        return is_ingested(self._state("is_ingested")[0], path)
+        return self._ingest("is_ingested", lambda state, _name: is_ingested(state, path))
 
     def mark_ingested(self, path: str) -> None:
         from ratatouille_nb.pipeline.ingest import mark_ingested
 
-        state, model = self._state("mark_ingested")
-        mark_ingested(state, model, path)
+        self._ingest("mark_ingested", lambda state, name: mark_ingested(state, name, path))
 
     def append(self, table: str, data: Any) -> int:
+        """Append a DataFrame / Arrow table or stream to a table (created if missing)."""
         from ratatouille_nb.pipeline.ingest import append
 
-        return append(self._state("append")[0], table, data)
+        return self._ingest("append", lambda state, _name: append(state, table, data))
 
     @property
     def log_(self) -> logging.Logger:

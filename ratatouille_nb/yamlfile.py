@@ -17,15 +17,15 @@ def _build(node: Any, path: Loc, lines: dict[Loc, int]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else key_node.value
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else yaml.constructor.SafeConstructor().construct_object(key_node, deep=True)
             child = (*path, key)
             out[key] = _build(value_node, child, lines)
             lines[child] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    # Scalars: let the safe constructor apply YAML's implicit typing (ints, bools, null).
-    return yaml.safe_load(yaml.serialize(node))
+    # Scalars: the composer already resolved the tag (int, bool, null…); the safe constructor applies it.
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 def load_yaml_with_lines(path: Path, text: str | None = None) -> tuple[Any, dict[Loc, int]]:

@@ -211,7 +211,9 @@ _register_maintenance(cli, _session, _settings)
 from ratatouille_nb.cli.lineage import register as _register_lineage  # noqa: E402
 
 _register_lineage(cli, _session, _settings)
-from ratatouille_nb.cli.pipelines import register as _register_pipelines; _register_pipelines(cli, _session, _settings)  # noqa: E402, E702
+from ratatouille_nb.cli.pipelines import register as _register_pipelines  # noqa: E402
+
+_register_pipelines(cli, _session, _settings)
 
 
 @cli.command()

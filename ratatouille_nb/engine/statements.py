@@ -10,6 +10,7 @@ from ratatouille_nb.errors import InvalidNameError, SqlError, UnsupportedStateme
 
 Kind = Literal["query", "create", "insert", "delete", "update", "drop", "local"]
 TABLE_PART_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_LEADING_COMMENTS_RE = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 RESERVED_SCHEMAS = {"main", "information_schema", "pg_catalog", "temp", "system"}
 
 
@@ -63,7 +64,8 @@ def _key(table: object) -> str | None:
 
 def classify(sql: str) -> Statement:
     """Decide whether `sql` reads, or writes a `layer.table`, and extract the parts to run."""
-    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    body = _LEADING_COMMENTS_RE.sub("", sql)
+    head = body.split(None, 1)[0].upper() if body.strip() else ""
     if head not in {"CREATE", "INSERT", "DELETE", "UPDATE", "DROP", "ALTER", "TRUNCATE", "MERGE", "COPY"}:
         return Statement(sql=sql, kind="query")
 

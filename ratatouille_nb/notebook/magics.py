@@ -254,7 +254,30 @@ class RatMagics(Magics):
         return None
 
     def _promote(self, args: argparse.Namespace, cell: str | None) -> Any:
-        raise UsageError("%rat promote is not available yet: notebook export lands with the JupyterLab extension")
+        from pathlib import Path
+
+        from ratatouille_nb.export import promote
+
+        notebook = self._notebook_path()
+        session = CONTEXT.session
+        result = promote(notebook, session.workspace, into=Path(args.into) if args.into else None, force=args.force, dry_run=args.dry_run, session=session)
+        for f in result.files:
+            print(f"{'would write' if args.dry_run else f.status:>11}  {f.path.relative_to(session.workspace.root)}  (cell {f.cell})")
+        for skip in result.skipped:
+            print(f"    skipped  cell {skip.index}: {skip.reason}")
+        for warning in result.warnings:
+            print(f"warning: {warning}")
+        return None
+
+    def _notebook_path(self) -> Any:
+        """The running notebook's file: JupyterLab sets __session__ (ipykernel 6+) or JPY_SESSION_NAME."""
+        import os
+        from pathlib import Path
+
+        for candidate in (self.shell.user_ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"), self.shell.user_ns.get("__vsc_ipynb_file__")):
+            if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
+                return Path(candidate)
+        raise UsageError("cannot tell which notebook is running; use `rat promote NOTEBOOK.ipynb` from a terminal")
 
 
 def _one(words: list[str], usage: str) -> str:

@@ -14,7 +14,6 @@ from ratatouille_nb.pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
     from ratatouille_nb.pipeline.executor import RunState
-    from ratatouille_nb.pipeline.model import Model
 
 LEDGER = "_rat.ingested_files"
 
@@ -69,9 +68,9 @@ def _pending(state: RunState) -> dict[str, str]:
     return state._ledger_pending  # type: ignore[attr-defined]
 
 
-def mark_ingested(state: RunState, model: Model, relative: str) -> None:
+def mark_ingested(state: RunState, pipeline: str, relative: str) -> None:
     """Record a file as ingested; written to the ledger with the run's commit."""
-    _pending(state)[relative] = model.name
+    _pending(state)[relative] = pipeline
     _write_ledger(state)
 
 

@@ -1,0 +1,207 @@
+"""Promote a notebook to pipeline files: `%%rat sql` cells that create or save tables become
+`pipelines/<layer>/<table>.sql` (+ YAML with the produced columns), ingestion cells become
+`pipelines/<layer>/<name>.py` with `@pipeline`. References to other promoted tables become
+`{{ ref() }}`. Nothing is overwritten without `force`, and a refused promotion writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from ratatouille_nb.errors import RatError
+from ratatouille_nb.export.cells import CellIngest, CellModel, CellSkip, read_cell
+
+if TYPE_CHECKING:
+    from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.workspace import Workspace
+
+Status = Literal["new", "unchanged", "overwrite", "conflict"]
+_JINJA_EXPR_RE = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\s*(\|[^}]*)?\}\}")
+
+
+class PromoteError(RatError):
+    """The notebook cannot be promoted as asked (bad path, conflicts, duplicate tables)."""
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    content: str
+    status: Status
+    cell: int
+
+
+@dataclass
+class PromoteResult:
+    files: list[PlannedFile] = field(default_factory=list)
+    skipped: list[CellSkip] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    written: bool = False
+
+    @property
+    def conflicts(self) -> list[PlannedFile]:
+        return [f for f in self.files if f.status == "conflict"]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _rewrite_refs(sql: str, known: set[str]) -> str:
+    """Replace `layer.table` references to known tables with `{{ ref('layer.table') }}` (not inside strings)."""
+    from sqlglot.tokens import Tokenizer, TokenType
+
+    try:
+        tokens = Tokenizer(dialect="duckdb").tokenize(sql)
+    except Exception:  # noqa: BLE001 - sqlglot raises several error types; fall back to no rewriting
+        return sql
+    edits: list[tuple[int, int, str]] = []
+    i = 0
+    while i + 2 < len(tokens):
+        a, dot, b = tokens[i], tokens[i + 1], tokens[i + 2]
+        if dot.token_type == TokenType.DOT and a.token_type == TokenType.VAR and b.token_type == TokenType.VAR:
+            key = f"{a.text}.{b.text}".lower()
+            before = tokens[i - 1] if i > 0 else None
+            if key in known and not (before is not None and before.token_type == TokenType.DOT):
+                edits.append((a.start, b.end + 1, f"{{{{ ref('{key}') }}}}"))
+                i += 3
+                continue
+        i += 1
+    for start, end, text in reversed(edits):
+        sql = sql[:start] + text + sql[end:]
+    return sql
+
+
+def _yaml_for(target: str, session: Session | None, header: dict[str, str]) -> str:
+    lines = [f"description: Promoted from a notebook ({target}).", "columns:"]
+    stats = None
+    if session is not None and target in session.contents():
+        stats = session.table_stats(target)
+    for name, typ, _nullable in (stats or {}).get("schema", []):
+        lines.append(f"  - name: {name}")
+        lines.append(f"    type: {typ}")
+        lines.append("    tests: []  # e.g. [not_null, unique]")
+    if not stats:
+        lines[-1] = "columns: []  # run the notebook first to infer columns and types"
+    return "\n".join(lines) + "\n"
+
+
+def _sql_file(cell: CellModel, notebook: Path, known: set[str], warnings: list[str]) -> str:
+    layer, table = cell.target.split(".", 1)
+    header = {"name": f"{layer}_{table}", "materialized": "table", **cell.header}
+    sql = _rewrite_refs(cell.select_sql, known - {cell.target} | ({cell.target} if header["materialized"] == "incremental" else set()))
+    for m in _JINJA_EXPR_RE.finditer(sql):
+        name = m.group(1)
+        if name not in ("ref", "this", "source", "var", "env_var", "watermark", "is_incremental"):
+            warnings.append(f"cell {cell.index}: notebook variable '{name}' became var('{name}'); pass it with --vars {name}=…")
+    sql = _JINJA_EXPR_RE.sub(lambda m: m.group(0) if m.group(1) in ("ref", "this") else f"{{{{ var('{m.group(1)}') }}}}", sql)
+    head = "\n".join(f"-- @{k}: {v}" for k, v in header.items())
+    return f"-- Promoted from {notebook.name}, cell {cell.index}\n{head}\n\n{sql.strip()}\n"
+
+
+def _identifier(name: str) -> str:
+    return re.sub(r"\W", "_", name)
+
+
+def _py_file(cell: CellIngest, notebook: Path) -> str:
+    func = _identifier(cell.name)
+    body = textwrap.indent(cell.code.strip() or "pass", "    ")
+    schedule = f", schedule={cell.header['schedule']!r}" if cell.header.get("schedule") else ""
+    return (
+        f'"""Promoted from {notebook.name}, cell {cell.index}."""\n\n'
+        "from ratatouille_nb import pipeline, rat\n\n\n"
+        f"@pipeline(name={cell.name!r}, layer={cell.layer!r}{schedule})\n"
+        f"def {func}():\n{body}\n"
+    )
+
+
+def plan_promotion(notebook: Path, workspace: Workspace, *, into: Path | None = None, session: Session | None = None) -> PromoteResult:
+    """What promoting `notebook` would write (no file is touched)."""
+    import nbformat
+
+    notebook = Path(notebook)
+    if notebook.suffix != ".ipynb" or not notebook.is_file():
+        raise PromoteError(f"{notebook}: not a notebook file (.ipynb)")
+    target_dir = (into or workspace.pipelines_dir).resolve()
+    if not _inside(target_dir, workspace.root):
+        raise PromoteError(f"{target_dir} is outside the workspace {workspace.root}", hint="--into must be a folder inside the workspace")
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - nbformat raises many error types for bad files
+        raise PromoteError(f"{notebook}: cannot read notebook: {exc}") from None
+    result = PromoteResult()
+    found: list[CellModel | CellIngest] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        read = read_cell(index, cell.source, set(cell.get("metadata", {}).get("tags", [])))
+        if isinstance(read, CellSkip):
+            result.skipped.append(read)
+        else:
+            found.append(read)
+    known = {c.target for c in found if isinstance(c, CellModel)}
+    if session is not None:
+        known |= set(session.contents())
+    seen: dict[str, int] = {}
+    for item in found:
+        if isinstance(item, CellModel):
+            if item.target in seen:
+                result.warnings.append(f"cell {item.index}: {item.target} is also built by cell {seen[item.target]}; the later cell wins")
+            seen[item.target] = item.index
+    planned: dict[Path, tuple[str, int]] = {}
+    for item in found:
+        if isinstance(item, CellModel):
+            if seen[item.target] != item.index:
+                continue
+            layer, table = item.target.split(".", 1)
+            base = target_dir / layer / table
+            planned[base.with_suffix(".sql")] = (_sql_file(item, notebook, known, result.warnings), item.index)
+            planned[base.with_suffix(".yaml")] = (_yaml_for(item.target, session, item.header), item.index)
+        else:
+            planned[target_dir / item.layer / (_identifier(item.name) + ".py")] = (_py_file(item, notebook), item.index)
+    for path, (content, index) in sorted(planned.items()):
+        if not _inside(path, workspace.root):
+            raise PromoteError(f"{path} would be outside the workspace")
+        if not path.exists():
+            status: Status = "new"
+        elif path.read_text() == content:
+            status = "unchanged"
+        else:
+            status = "conflict"
+        result.files.append(PlannedFile(path=path, content=content, status=status, cell=index))
+    return result
+
+
+def promote(
+    notebook: Path,
+    workspace: Workspace,
+    *,
+    into: Path | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    session: Session | None = None,
+) -> PromoteResult:
+    """Write the planned files; refuses (writing nothing) if any would overwrite a different file without `force`."""
+    result = plan_promotion(notebook, workspace, into=into, session=session)
+    if dry_run:
+        return result
+    if result.conflicts and not force:
+        names = ", ".join(str(f.path.relative_to(workspace.root)) for f in result.conflicts)
+        raise PromoteError(f"would overwrite {len(result.conflicts)} existing file(s): {names}", hint="review them, then use --force")
+    final = []
+    for f in result.files:
+        if f.status != "unchanged":
+            f.path.parent.mkdir(parents=True, exist_ok=True)
+            f.path.write_text(f.content)
+        final.append(PlannedFile(path=f.path, content=f.content, status="overwrite" if f.status == "conflict" else f.status, cell=f.cell))
+    result.files = final
+    result.written = True
+    return result
