@@ -9,12 +9,16 @@ import pytest
 from click.testing import CliRunner
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from traitlets.config import Config
 
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.export import plan_promotion, promote
 from ratatouille_nb.export.promote import PromoteError
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace import Workspace
+
+_NO_HISTORY = Config()
+_NO_HISTORY.HistoryManager.enabled = False
 
 CELLS = [
     ("code", "%load_ext ratatouille_nb", []),
@@ -47,7 +51,7 @@ def run_notebook_cells(path: Path, settings: Settings, workspace: Workspace, mon
     monkeypatch.setenv("RAT_HOME", str(settings.home))
     monkeypatch.setenv("RAT_WORKSPACE", str(workspace.root))
     InteractiveShell.clear_instance()
-    shell = InteractiveShell.instance()
+    shell = InteractiveShell.instance(config=_NO_HISTORY)
     shell.user_ns["rat"] = rat
     try:
         for cell in nbformat.read(path, as_version=4).cells:

@@ -12,8 +12,13 @@ pytest.importorskip("IPython")
 
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from IPython.utils.capture import capture_output  # noqa: E402
+from traitlets.config import Config  # noqa: E402
 
 from ratatouille_nb.settings import Settings  # noqa: E402
+
+
+_NO_HISTORY = Config()
+_NO_HISTORY.HistoryManager.enabled = False
 
 
 @pytest.fixture
@@ -26,7 +31,7 @@ def shell(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("RAT_HOME", str(settings.home))
     monkeypatch.setenv("RAT_WORKSPACE", str(ws.root))
     InteractiveShell.clear_instance()
-    sh = InteractiveShell.instance()
+    sh = InteractiveShell.instance(config=_NO_HISTORY)
     with capture_output():
         sh.run_cell("%load_ext ratatouille_nb")
     yield sh
