@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
+
+# ISO dates / timestamps as CSV writers (DuckDB, Excel exports, pandas) print them.
+_ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
 
 
 def _source(data: bytes | str | Path) -> Any:
@@ -23,6 +27,28 @@ def _finish(df: Any, columns_map: dict[str, str] | None, keep_unmapped: bool) ->
         if not keep_unmapped:
             df = df[list(columns_map.values())]
     return df.dropna(how="all")
+
+
+def _parse_datetimes(df: Any) -> Any:
+    """Text columns holding only ISO dates/timestamps become datetimes (as Excel cells already are).
+
+    Otherwise a CSV file and an Excel export of the same data give the column different types,
+    and appending both to one table fails on `string` vs `timestamp`.
+    """
+    import pandas as pd
+
+    for name in df.columns:
+        col = df[name]
+        if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+            continue
+        values = col.dropna()
+        if values.empty or not all(isinstance(v, str) and _ISO_DATETIME_RE.match(v.strip()) for v in values):
+            continue
+        try:
+            df[name] = pd.to_datetime(col, format="ISO8601")
+        except (ValueError, TypeError):
+            continue
+    return df
 
 
 def excel_parser(
@@ -52,4 +78,4 @@ def csv_parser(
     import pandas as pd
 
     df = pd.read_csv(_source(data), skiprows=skip_rows, sep=delimiter)
-    return _finish(df, columns_map, keep_unmapped)
+    return _parse_datetimes(_finish(df, columns_map, keep_unmapped))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ratatouille_nb.pipeline.errors import CycleError, PipelineError
-from ratatouille_nb.pipeline.loader import Project
+from ratatouille_nb.pipeline.loader import Project, ref_line
 from ratatouille_nb.pipeline.model import Model
 
 
@@ -113,10 +113,12 @@ def _check_cycles(dag: Dag) -> None:
         for up in sorted(dag.upstream.get(name, ())):
             if state.get(up) == 1:
                 cycle = stack[stack.index(up):] + [up]
-                first = dag.models[cycle[0]]
+                first, second = dag.models[cycle[0]], dag.models[cycle[1]]
+                key = next((r for r in first.refs if r == second.name or r in second.produces), second.name)
                 raise CycleError(
                     "dependency cycle: " + " -> ".join(reversed(cycle)),
                     path=first.path,
+                    line=ref_line(first, key),
                     hint="a model cannot (indirectly) ref() itself",
                 )
             if state.get(up) is None:

@@ -259,6 +259,26 @@ def _python_models(path: Path, layer: str) -> list[Model]:
     return models
 
 
+def model_line(model: Model) -> int:
+    """Where a model is declared: its `@pipeline` function, else its `-- @name:` header, else line 1."""
+    if model.function is not None:
+        code = getattr(model.function, "__code__", None)
+        return code.co_firstlineno if code is not None else 1
+    for number, line in enumerate((model.sql or "").splitlines(), start=1):
+        match = HEADER_RE.match(line)
+        if match and match.group(1).lower() == "name":
+            return number
+    return 1
+
+
+def ref_line(model: Model, key: str) -> int:
+    """The line of a model's `ref('key')` (or of its declaration when the ref is not in SQL text)."""
+    for number, line in enumerate((model.sql or "").splitlines(), start=1):
+        if f"'{key}'" in line or f'"{key}"' in line:
+            return number
+    return model_line(model)
+
+
 def load_project(workspace_root: Path) -> Project:
     """Every model under `pipelines/`, with macros loaded and names checked for clashes."""
     root = workspace_root / "pipelines"
@@ -266,7 +286,7 @@ def load_project(workspace_root: Path) -> Project:
     project = Project(root=workspace_root, templates=templates)
     if not root.is_dir():
         return project
-    owners: dict[str, Path] = {}
+    owners: dict[str, Model] = {}
     for layer_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         layer = layer_dir.name
         if not IDENT_RE.match(layer):
@@ -280,10 +300,16 @@ def load_project(workspace_root: Path) -> Project:
                 continue
             for model in found:
                 if model.name in project.models:
-                    raise PipelineError(f"pipeline name '{model.name}' is also used by {project.models[model.name].path}", path=path)
+                    other = project.models[model.name]
+                    raise PipelineError(
+                        f"pipeline name '{model.name}' is also used by {other.path}:{model_line(other)}", path=path, line=model_line(model)
+                    )
                 for target in model.produces:
                     if target in owners:
-                        raise PipelineError(f"table {target} is also built by {owners[target]}", path=path)
-                    owners[target] = path
+                        other = owners[target]
+                        raise PipelineError(
+                            f"table {target} is also built by {other.path}:{model_line(other)}", path=path, line=model_line(model)
+                        )
+                    owners[target] = model
                 project.models[model.name] = model
     return project

@@ -149,7 +149,8 @@ class Templates:
             return template.render()
         except PipelineError as exc:
             if exc.path is None:
-                raise PipelineError(str(exc), path=path, line=_template_line(exc, str(path)), hint=exc.hint) from None
+                # args[0] is the message without the hint (str() would repeat it).
+                raise PipelineError(exc.args[0], path=path, line=_template_line(exc, str(path)), hint=exc.hint) from None
             raise
         except jinja2.UndefinedError as exc:
             raise PipelineError(
