@@ -1,6 +1,10 @@
 """Where things live: RAT_HOME, workspace, profile, branch, catalog — from flags, then env, then defaults.
 
 One frozen object resolved once per process, so every layer (CLI, magics, server) agrees.
+
+The warehouse (where table files go) is `RAT_WAREHOUSE`, default `RAT_HOME/warehouse`; an
+`s3://bucket/path` warehouse takes `S3_ENDPOINT` (e.g. `http://minio:9000`, path-style
+addressing), `S3_ACCESS_KEY`, `S3_SECRET_KEY` and `S3_REGION` (default `us-east-1`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ class Settings:
     branch: str | None = None
     catalog: str = "local"
     extra: dict[str, str] = field(default_factory=dict)
+    nessie_uri: str | None = None
+    warehouse_uri: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = field(default=None, repr=False)
+    s3_region: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: str | None) -> Settings:
@@ -34,6 +44,12 @@ class Settings:
             profile=overrides.get("profile") or env.get("RAT_PROFILE") or None,
             branch=overrides.get("branch") or env.get("RAT_BRANCH") or None,
             catalog=(overrides.get("catalog") or env.get("RAT_CATALOG") or "local").lower(),
+            nessie_uri=overrides.get("nessie_uri") or env.get("NESSIE_URI") or None,
+            warehouse_uri=overrides.get("warehouse") or env.get("RAT_WAREHOUSE") or None,
+            s3_endpoint=overrides.get("s3_endpoint") or env.get("S3_ENDPOINT") or None,
+            s3_access_key=overrides.get("s3_access_key") or env.get("S3_ACCESS_KEY") or None,
+            s3_secret_key=overrides.get("s3_secret_key") or env.get("S3_SECRET_KEY") or None,
+            s3_region=overrides.get("s3_region") or env.get("S3_REGION") or None,
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -45,7 +61,28 @@ class Settings:
         return self.home / "catalog.db"
 
     @property
+    def warehouse_root(self) -> str:
+        """Where table files live: RAT_WAREHOUSE (a local folder or `s3://bucket/path`), else RAT_HOME/warehouse."""
+        if self.warehouse_uri:
+            return self.warehouse_uri
+        return str(self.home / "warehouse")
+
+    @property
+    def is_s3(self) -> bool:
+        return self.warehouse_root.startswith(("s3://", "s3a://", "s3n://"))
+
+    @property
     def warehouse(self) -> Path:
+        """The local warehouse folder (an S3 warehouse has none: use `warehouse_root`)."""
+        if self.is_s3:
+            from ratatouille_nb.errors import ConfigError
+
+            raise ConfigError(
+                f"the warehouse is on S3 ({self.warehouse_root}), not a local folder",
+                hint="use Settings.warehouse_root or the session's Warehouse",
+            )
+        if self.warehouse_uri:
+            return Path(self.warehouse_uri.removeprefix("file://")).expanduser().resolve()
         return self.home / "warehouse"
 
     @property

@@ -20,4 +20,19 @@ def open_store(settings: Settings) -> VersionStore:
         from ratatouille_nb.catalog.local import LocalVersionStore
 
         return LocalVersionStore(settings.catalog_db)
+    if settings.catalog == "nessie":
+        from ratatouille_nb.catalog.nessie import NessieVersionStore
+
+        if not settings.nessie_uri:
+            raise ConfigError(
+                "RAT_CATALOG=nessie needs the Nessie server's address",
+                hint="set NESSIE_URI, e.g. NESSIE_URI=http://localhost:19120/api/v2",
+            )
+
+        def file_io() -> object:
+            from ratatouille_nb.engine.session import warehouse_for
+
+            return warehouse_for(settings).file_io()
+
+        return NessieVersionStore(settings.nessie_uri, file_io=file_io)
     raise ConfigError(f"unknown catalog '{settings.catalog}'", hint="set RAT_CATALOG to 'local' or 'nessie'")
