@@ -11,10 +11,16 @@ from ratatouille_nb.engine.session import Session
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace import Workspace, init_workspace
 
+# The S3-compatible server (moto) fixtures: s3_server, s3_bucket, s3_settings.
+pytest_plugins = ["tests.s3_server"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("RAT_HOME", "RAT_WORKSPACE", "RAT_PROFILE", "RAT_BRANCH", "RAT_CATALOG"):
+    for var in (
+        "RAT_HOME", "RAT_WORKSPACE", "RAT_PROFILE", "RAT_BRANCH", "RAT_CATALOG",
+        "RAT_WAREHOUSE", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION",
+    ):
         monkeypatch.delenv(var, raising=False)
     (tmp_path / "user-home").mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(tmp_path / "user-home"))

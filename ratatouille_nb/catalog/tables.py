@@ -66,6 +66,11 @@ class BranchTables(MetastoreCatalog):
         merged = {**self.base, **self.staged}
         return sorted(k for k, v in merged.items() if v is not None)
 
+    def _check_location(self, key: str, table_location: str, metadata_location: str) -> None:
+        """The prefix guard: a workspace writes table files and metadata only under its own prefix."""
+        self.warehouse.check_within(self.prefix, table_location, f"table {key}")
+        self.warehouse.check_within(self.prefix, metadata_location, f"the metadata of table {key}")
+
     def _stage(self, key: str, entry: TableEntry | None) -> None:
         self.staged[key] = entry
         if self._on_stage:
@@ -100,6 +105,7 @@ class BranchTables(MetastoreCatalog):
         if self.entry(key) is not None:
             raise TableAlreadyExistsError(f"Table already exists: {key}")
         staged = self._create_staged_table(identifier, schema, location, partition_spec, sort_order, properties or {})
+        self._check_location(key, staged.metadata.location, staged.metadata_location)
         self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
         self._stage(key, _entry_for(staged.metadata, staged.metadata_location))
         return self.load_table(key)
@@ -113,6 +119,7 @@ class BranchTables(MetastoreCatalog):
         staged = self._update_and_stage_table(current, table.name(), requirements, updates)
         if current is not None and staged.metadata == current.metadata:
             return CommitTableResponse(metadata=current.metadata, metadata_location=current.metadata_location)
+        self._check_location(key, staged.metadata.location, staged.metadata_location)
         self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
         self._stage(key, _entry_for(staged.metadata, staged.metadata_location))
         return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)

@@ -135,7 +135,7 @@ class IncrementalWriter(TableWriter):
     def append(self, key: str, select_sql: str, statement: str = "") -> WriteOutcome:
         """Append rows matched to the table's columns by name, evolving the schema first."""
         table, aligned = self._prepare(key, select_sql, statement)
-        rows, files = self.copy_into(table.location(), aligned, identity_partition_columns(table), statement)
+        rows, files = self.copy_into(table.location(), aligned, identity_partition_columns(table), statement, schema=table.schema())
 
         def replay(current: Table) -> None:
             self._add_files(current, files)
@@ -188,7 +188,7 @@ class IncrementalWriter(TableWriter):
                 )
             else:
                 rewrite = f"SELECT {col_list} FROM {batch}"
-            _rows, new_files = self.copy_into(table.location(), rewrite, identity_partition_columns(table), statement)
+            _rows, new_files = self.copy_into(table.location(), rewrite, identity_partition_columns(table), statement, schema=table.schema())
             self._rewrite(table, [live[p] for p in hits], new_files)
             self.txn.record(key, "overwrite")
             return WriteOutcome(key, "merge", batch_rows, updated=sum(hits.values()))
@@ -228,7 +228,7 @@ class IncrementalWriter(TableWriter):
                 ]
             new_files: list[str] = []
             if batch:
-                _rows, new_files = self.copy_into(table.location(), f"SELECT * FROM {batch}", pcols, statement)
+                _rows, new_files = self.copy_into(table.location(), f"SELECT * FROM {batch}", pcols, statement, schema=table.schema())
             self._rewrite(table, [live[p] for p in doomed], new_files)
             self.txn.record(key, "overwrite")
             return WriteOutcome(key, "insert_overwrite", batch_rows)

@@ -42,7 +42,8 @@ def resolve_resources(settings: Settings, workspace: Workspace) -> ResourceConfi
 
 
 def warehouse_for(settings: Settings) -> Warehouse:
-    return Warehouse(root=str(settings.warehouse))
+    """RAT_WAREHOUSE: a local folder (default RAT_HOME/warehouse) or `s3://bucket/path` with S3_* settings."""
+    return Warehouse.from_settings(settings)
 
 
 class Session:
@@ -74,14 +75,15 @@ class Session:
         if self._con is None:
             from ratatouille_nb.engine.connection import connect
 
-            self._con = connect(self.resources, self.settings.spill_dir, extensions=())
+            self._con = connect(self.resources, self.settings.spill_dir, extensions=(), warehouse=self.warehouse)
         return self._con
 
     def ensure_iceberg(self) -> None:
         if not self._iceberg_loaded:
             from ratatouille_nb.engine.extensions import load_extensions
 
-            load_extensions(self.con, ("avro", "iceberg") if self.warehouse.is_local else ("avro", "iceberg", "httpfs"))
+            # httpfs (for an S3 warehouse) is loaded when the connection opens, with its secret.
+            load_extensions(self.con, ("avro", "iceberg"))
             self._iceberg_loaded = True
 
     def _view_sql(self, key: str, entry: TableEntry) -> str:
@@ -206,6 +208,7 @@ class Session:
                 raise duck_error(exc, text) from None
         else:
             if not self._is_branch_head(ref):
+                self.store.resolve(ref)  # an unknown ref is reported as unknown, not as read-only
                 raise SqlError(
                     f"'{ref}' is not a branch head: writes go to a branch (tags, hashes and time travel are read-only)",
                     statement=text,

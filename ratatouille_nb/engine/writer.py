@@ -53,6 +53,31 @@ def partition_spec_for(schema: Schema, columns: list[str]) -> object:
     return PartitionSpec(*fields)
 
 
+def field_ids_option(schema: Schema) -> str:
+    """DuckDB's `FIELD_IDS` COPY option carrying the Iceberg schema's field ids (nested ones too).
+
+    Parquet files with field ids are what the Iceberg spec expects: every reader maps columns by
+    id (Spark, Trino, Daft, polars, pyiceberg), not only those that apply the table's name mapping.
+    """
+    from pyiceberg.types import ListType, MapType, StructType
+
+    def node(field_type: object, field_id: int) -> str:
+        if isinstance(field_type, StructType):
+            children = [f"{_sql_str(f.name)}: {node(f.field_type, f.field_id)}" for f in field_type.fields]
+        elif isinstance(field_type, ListType):
+            children = [f"'element': {node(field_type.element_type, field_type.element_id)}"]
+        elif isinstance(field_type, MapType):
+            children = [
+                f"'key': {node(field_type.key_type, field_type.key_id)}",
+                f"'value': {node(field_type.value_type, field_type.value_id)}",
+            ]
+        else:
+            return str(field_id)
+        return "{" + ", ".join([f"'__duckdb_field_id': {field_id}", *children]) + "}"
+
+    return "FIELD_IDS {" + ", ".join(f"{_sql_str(f.name)}: {node(f.field_type, f.field_id)}" for f in schema.fields) + "}"
+
+
 def identity_partition_columns(table: Table) -> list[str]:
     schema = table.schema()
     return [schema.find_column_name(f.source_id) for f in table.spec().fields]  # type: ignore[misc]
@@ -74,10 +99,17 @@ class TableWriter:
         except duckdb.Error as exc:
             raise duck_error(exc, statement) from None
 
-    def copy_into(self, table_location: str, select_sql: str, partition_cols: list[str], statement: str) -> tuple[int, list[str]]:
-        """Stream a SELECT into new Parquet files under the table; returns (rows, file paths)."""
+    def copy_into(
+        self, table_location: str, select_sql: str, partition_cols: list[str], statement: str, *, schema: Schema | None = None
+    ) -> tuple[int, list[str]]:
+        """Stream a SELECT into new Parquet files under the table; returns (rows, file paths).
+
+        With the table's `schema` (whose column names the SELECT yields), the files carry its field ids.
+        """
         warehouse = self.txn.warehouse
         folder = warehouse.new_data_dir(table_location)
+        # A workspace writes only under its own storage prefix (refused before any file exists).
+        warehouse.check_within(self.txn.prefix, folder, "data files")
         warehouse.makedirs(folder)
         self.txn.wrote_dir(folder)
         options = [
@@ -93,6 +125,8 @@ class TableWriter:
             cols = ", ".join(quote_ident(c) for c in partition_cols)
             options.append(f"PARTITION_BY ({cols})")
             options.append("WRITE_PARTITION_COLUMNS true")
+        if schema is not None:
+            options.append(field_ids_option(schema))
         try:
             rows, files = self.con.execute(f"COPY ({select_sql}) TO {_sql_str(folder)} ({', '.join(options)})").fetchone()
         except duckdb.Error as exc:
@@ -166,7 +200,7 @@ class TableWriter:
         table = self._new_table(key, columns, partition_by or [], location)
         rows = 0
         if select is not None:
-            rows, files = self.copy_into(location, select, identity_partition_columns(table), statement)
+            rows, files = self.copy_into(location, select, identity_partition_columns(table), statement, schema=table.schema())
             self._add_files(table, files)
         self.txn.record(key, "replace" if existed else "create")
         return WriteOutcome(key, "replace" if existed else "create", rows)
@@ -174,7 +208,7 @@ class TableWriter:
     def _overwrite_all(self, key: str, table: Table, select: str | None, statement: str) -> WriteOutcome:
         rows, files = (0, [])
         if select is not None:
-            rows, files = self.copy_into(table.location(), select, identity_partition_columns(table), statement)
+            rows, files = self.copy_into(table.location(), select, identity_partition_columns(table), statement, schema=table.schema())
         old_files = [task.file for task in table.scan().plan_files()]
         self._rewrite(table, old_files, files)
         self.txn.record(key, "replace")
@@ -200,7 +234,7 @@ class TableWriter:
             for n, t in target
         )
         select = f"SELECT {projection} FROM ({select_sql}) AS _src({aliases})"
-        rows, files = self.copy_into(table.location(), select, identity_partition_columns(table), statement)
+        rows, files = self.copy_into(table.location(), select, identity_partition_columns(table), statement, schema=table.schema())
 
         def replay(current: Table) -> None:
             self._add_files(current, files)
@@ -264,7 +298,7 @@ class TableWriter:
         source = f"read_parquet({_file_list([f.file_path for f in files])}, hive_partitioning=false, union_by_name=true)"
         keep = "" if assignments is not None else f" WHERE NOT {cond}"
         select = f"SELECT {', '.join(parts)} FROM {source}{keep}"
-        _rows, new_files = self.copy_into(table.location(), select, identity_partition_columns(table), statement)
+        _rows, new_files = self.copy_into(table.location(), select, identity_partition_columns(table), statement, schema=table.schema())
         self._rewrite(table, files, new_files)
         self.txn.record(key, "overwrite" if assignments is not None else "delete")
         return WriteOutcome(key, op, affected)
