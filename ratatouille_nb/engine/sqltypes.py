@@ -22,6 +22,8 @@ _CASTS = {
     "TIMESTAMP_S": "TIMESTAMP",
     "TIME WITH TIME ZONE": "TIME",
     "JSON": "VARCHAR",
+    # DuckDB writes UUID as fixed[16]; Iceberg readers expect the uuid logical type it lacks.
+    "UUID": "VARCHAR",
     "BIT": "VARCHAR",
     "BIGNUM": "VARCHAR",
     "VARINT": "VARCHAR",
