@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ratatouille_nb.catalog.base import StaleHeadError, VersionStore
-from ratatouille_nb.catalog.merge import three_way
+from ratatouille_nb.catalog.merge import merge_base_contents, three_way
 from ratatouille_nb.catalog.models import Commit, MergeResult, Reference, TableEntry
 from ratatouille_nb.catalog.refs import HASH_RE, parse_ref, validate_ref_name
 from ratatouille_nb.errors import (
@@ -304,21 +304,28 @@ class LocalVersionStore(VersionStore):
             frontier = nxt
         return seen
 
+    def _best_common_ancestors(self, a: str, b: str) -> list[str]:
+        """Common ancestors of `a` and `b` that are not ancestors of another common one.
+
+        Usually one; several after criss-cross merges. Sorted nearest first (by total distance).
+        """
+        ours, theirs = self._ancestors(a), self._ancestors(b)
+        common = ours.keys() & theirs.keys()
+        redundant: set[str] = set()
+        for h in common:
+            frontier = [p for p in self._parents(h) if p not in redundant]
+            while frontier:
+                nxt = []
+                for p in frontier:
+                    if p not in redundant:
+                        redundant.add(p)
+                        nxt.extend(q for q in self._parents(p) if q not in redundant)
+                frontier = nxt
+        return sorted(common - redundant, key=lambda h: (ours[h] + theirs[h], h))
+
     def merge_base(self, a: str, b: str) -> Commit | None:
-        ours = self._ancestors(a)
-        frontier, seen = [b], {b}
-        while frontier:
-            hits = [h for h in frontier if h in ours]
-            if hits:
-                return self.get_commit(min(hits, key=lambda h: ours[h]))
-            nxt = []
-            for h in frontier:
-                for p in self._parents(h):
-                    if p not in seen:
-                        seen.add(p)
-                        nxt.append(p)
-            frontier = nxt
-        return None
+        best = self._best_common_ancestors(a, b)
+        return self.get_commit(best[0]) if best else None
 
     def merge(self, source: str, target: str, *, message: str | None = None, author: str = "") -> MergeResult:
         src = self.resolve(source)
@@ -331,14 +338,15 @@ class LocalVersionStore(VersionStore):
             tgt_ref = self._ref_row(cur, target)
             assert tgt_ref is not None
             tgt = self.get_commit(tgt_ref.hash)
-            base = self.merge_base(src.hash, tgt.hash)
-            if base is not None and base.hash == src.hash:
+            bases = self._best_common_ancestors(src.hash, tgt.hash)
+            if src.hash in bases:
                 return MergeResult(source=source, target=target, kind="up-to-date", commit=tgt)
-            if base is not None and base.hash == tgt.hash:
+            if tgt.hash in bases:
                 cur.execute("UPDATE refs SET hash = ? WHERE name = ?", (src.hash, target))
                 tables = sorted(k for k in set(src.contents) | set(tgt.contents) if src.contents.get(k) != tgt.contents.get(k))
                 return MergeResult(source=source, target=target, kind="fast-forward", commit=src, tables=tables)
-            merged, conflicts = three_way(base.contents if base else {}, src.contents, tgt.contents)
+            base_contents = merge_base_contents([self.get_commit(h).contents for h in bases], src.contents, tgt.contents)
+            merged, conflicts = three_way(base_contents, src.contents, tgt.contents)
             if conflicts:
                 raise MergeConflictError(
                     f"cannot merge '{source}' into '{target}': {len(conflicts)} table(s) changed on both sides: "

@@ -20,7 +20,7 @@ from ratatouille_nb.catalog.base import StaleHeadError, VersionStore
 from ratatouille_nb.catalog.merge import changed_keys
 from ratatouille_nb.catalog.models import Commit, TableEntry
 from ratatouille_nb.catalog.tables import BranchTables
-from ratatouille_nb.errors import CommitConflictError, ReferenceNotFoundError, TableNotFoundError
+from ratatouille_nb.errors import CommitConflictError, ProtectedBranchError, ReferenceNotFoundError, TableNotFoundError
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -49,6 +49,11 @@ class TableTransaction:
         ref = store.get_reference(branch)
         if ref.kind != "branch":
             raise ReferenceNotFoundError(f"'{branch}' is a tag: tags are read-only, write on a branch")
+        if ref.protected:  # refuse before any file is written (store.commit checks again, atomically)
+            raise ProtectedBranchError(
+                f"branch '{branch}' is protected: it only changes by merges",
+                hint=f"write on a branch (`rat branch create dev --from {branch}`) and merge it",
+            )
         self.store = store
         self.warehouse = warehouse
         self.prefix = prefix

@@ -50,6 +50,8 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         with session_factory(ctx) as s:
             if name == s.branch:
                 raise CatalogError(f"cannot delete '{name}': it is the current branch", hint="switch with --branch first")
+            if s.store.get_reference(name).kind != "branch":
+                raise CatalogError(f"'{name}' is a tag, not a branch", hint=f"delete it with `rat tag delete {name}`")
             s.store.delete_reference(name)
             click.echo(f"deleted branch '{name}'")
 
@@ -148,6 +150,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.argument("name")
     @click.pass_context
     def tag_delete(ctx: click.Context, name: str) -> None:
+        from ratatouille_nb.errors import CatalogError
+
         with session_factory(ctx) as s:
+            if s.store.get_reference(name).kind != "tag":
+                raise CatalogError(f"'{name}' is a branch, not a tag", hint=f"delete it with `rat branch delete {name}`")
             s.store.delete_reference(name)
             click.echo(f"deleted tag '{name}'")
