@@ -30,7 +30,7 @@ def diff_html(diffs: list[TableDiff]) -> str:
         for d in diffs
     )
     return (
-        "<table class='rat-diff'><thead><tr><th>table</th><th>status</th><th>rows added</th><th>rows removed</th>"
+        "<table class='rat-diff' style='line-height:1.5'><thead><tr><th>table</th><th>status</th><th>rows added</th><th>rows removed</th>"
         f"<th>schema</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
@@ -43,12 +43,12 @@ class BranchPicker(w.VBox):
         self.title = w.HTML()
         self.branches = w.Dropdown(description="Branch", layout=w.Layout(width="360px"))
         self.new_name = w.Text(placeholder="new branch name", layout=w.Layout(width="220px"))
-        self.create_button = w.Button(description="Create from current", icon="code-branch")
+        self.create_button = w.Button(description="Create from current", icon="code-branch", layout=w.Layout(width="auto"))
         self.compare = w.Dropdown(description="Compare", layout=w.Layout(width="360px"))
         self.diff_view = w.HTML()
-        self.merge_button = w.Button(description="Merge into current…", button_style="warning", icon="compress")
-        self.confirm_button = w.Button(description="Confirm merge", button_style="danger", layout=w.Layout(display="none"))
-        self.cancel_button = w.Button(description="Cancel", layout=w.Layout(display="none"))
+        self.merge_button = w.Button(description="Merge into current…", button_style="warning", icon="compress", layout=w.Layout(width="auto"))
+        self.confirm_button = w.Button(description="Confirm merge", button_style="danger", layout=w.Layout(display="none", width="auto"))
+        self.cancel_button = w.Button(description="Cancel", layout=w.Layout(display="none", width="auto"))
         self.status = w.HTML()
         super().__init__(
             [

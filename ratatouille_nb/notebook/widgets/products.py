@@ -56,6 +56,8 @@ class ProductBrowser(w.VBox):
         self.refresh()
         self.search.observe(lambda _c: self.filter(self.search.value), names="value")
         self.listing.observe(lambda c: self.show(c["new"]) if c["new"] else None, names="value")
+        if self.listing.value:
+            self.show(self.listing.value)  # the first match is preselected: show it right away
         self.subscribe_button.on_click(lambda _b: self._guard(lambda: self.subscribe(self.listing.value, self.version.value, self.alias.value or None)))
         self.insert_button.on_click(lambda _b: self._guard(lambda: self.insert_query(self.listing.value)))
         context.on_change(lambda _s: self.refresh())
@@ -98,7 +100,7 @@ class ProductBrowser(w.VBox):
         schema = "".join(f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(c['type'])}</td></tr>" for c in info["schema"])
         grants = ", ".join(f"{html.escape(ws)}:{lvl}" for ws, lvl in info["grants"]) or "owner only"
         self.detail.value = (
-            f"<div style='padding-left:12px'><b>{html.escape(name)}</b> · owner <code>{html.escape(info['owner'])}</code>"
+            f"<div style='padding-left:12px;line-height:1.5'><b>{html.escape(name)}</b> · owner <code>{html.escape(info['owner'])}</code>"
             f" · updated {_age(info['freshness_seconds'])}<br>{html.escape(info['description'] or '')}"
             f"<br>versions: {html.escape(versions)} · your access: {info['access']} · grants: {grants}"
             f"<table><thead><tr><th>column</th><th>type</th></tr></thead><tbody>{schema}</tbody></table></div>"

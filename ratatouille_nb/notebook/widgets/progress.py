@@ -42,7 +42,7 @@ class RunProgress(w.VBox):
                 f"<td>{r.get('rows', 0):,}</td><td>{r.get('updated', 0):,}</td><td>{r.get('seconds', 0):.2f}</td><td>{r.get('peak', 0):.0f}</td></tr>"
             )
         self.table.value = (
-            "<table><thead><tr><th>model</th><th>table</th><th>status</th><th>operation</th><th>rows</th><th>updated</th>"
+            "<table style='line-height:1.5'><thead><tr><th>model</th><th>table</th><th>status</th><th>operation</th><th>rows</th><th>updated</th>"
             f"<th>s</th><th>peak MB</th></tr></thead><tbody>{body}</tbody></table>"
         )
 
@@ -53,7 +53,7 @@ def tests_html(results: list[Any]) -> str:
         f"<td>{t.failing if t.failing is not None else ''}</td><td>{html.escape(t.message or '')}</td></tr>"
         for t in results
     )
-    return f"<table><thead><tr><th>status</th><th>model</th><th>test</th><th>failing</th><th>message</th></tr></thead><tbody>{rows}</tbody></table>"
+    return f"<table style='line-height:1.5'><thead><tr><th>status</th><th>model</th><th>test</th><th>failing</th><th>message</th></tr></thead><tbody>{rows}</tbody></table>"
 
 
 def run_with_progress(session: Any, verb: str, selectors: list[str], *, full_refresh: bool = False) -> Any:
