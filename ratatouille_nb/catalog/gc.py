@@ -1,4 +1,4 @@
-"""Garbage collection: delete warehouse files no branch or tag can reach any more.
+"""Garbage collection: delete warehouse files no branch, tag or product pin can reach any more.
 
 The live set is computed from the version store, not from Iceberg's own history: every commit
 reachable from a branch or tag head (all parents, so merged history counts) names, per table, one
@@ -11,6 +11,15 @@ data files only such snapshots used, the tables of deleted branches, and the orp
 killed before their commit. Garbage is only deleted once older than `older_than_seconds`, so the
 files of a statement still being written (not yet committed) are never touched.
 
+Two guards keep gc to what it owns:
+
+* product releases and refreshes (RAT_HOME/registry.db) pin metadata files that consumers read
+  outside any branch; those pins are roots like branch heads;
+* only files the table machinery writes are candidates: Iceberg metadata/manifest files in a
+  `metadata/` folder (pyiceberg's names) and data files in a writer's `data/w-<16 hex>/` folder.
+  Anything else under the warehouse root, such as landing files that pipelines ingest
+  (`source('landing/...')`), is never deleted; it is counted as `files_ignored`.
+
 Commit rows are kept; only files go.
 """
 
@@ -18,17 +27,28 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
+import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
 from ratatouille_nb.errors import CatalogError
 
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.local import LocalVersionStore
-    from ratatouille_nb.catalog.models import TableEntry
     from ratatouille_nb.storage.warehouse import Warehouse
+
+# pyiceberg's file names: table metadata, manifest lists, manifests.
+_METADATA_FILE_RE = re.compile(
+    r"^(?:\d+-[0-9a-f-]{36}(?:\.gz)?\.metadata\.json|snap-\d+-\d+-[0-9a-f-]{36}\.avro|[0-9a-f-]{36}-m\d+\.avro)$"
+)
+# The folder one write's data files go to (`Warehouse.new_data_dir`).
+_WRITE_DIR_RE = re.compile(r"^w-[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -41,10 +61,12 @@ class GcReport:
     files_kept: int
     snapshots_expired: int
     live_files: int
+    files_ignored: int = 0
+    """Files under the warehouse root that are not table files (e.g. landing files): never deleted."""
     deleted: tuple[str, ...] = field(default_factory=tuple)
     """Garbage files deleted (or that would be deleted on a dry run)."""
     kept: tuple[str, ...] = field(default_factory=tuple)
-    """Every file left in place: the live ones and the garbage too recent to delete."""
+    """Every table file left in place: the live ones and the garbage too recent to delete."""
     too_recent: tuple[str, ...] = field(default_factory=tuple)
     """Unreferenced files spared because they are younger than the threshold (maybe in flight)."""
 
@@ -60,6 +82,35 @@ def _norm(path: str) -> str:
         scheme, rest = path.split("://", 1)
         return f"{scheme}://{posixpath.normpath(rest)}"
     return os.path.normpath(path)
+
+
+def is_table_file(path: str) -> bool:
+    """Whether `path` has the shape of a file the table machinery writes (so gc may own it)."""
+    parts = _norm(path).split("/")
+    if len(parts) >= 2 and parts[-2] == "metadata" and _METADATA_FILE_RE.match(parts[-1]):
+        return True
+    return any(parts[i] == "data" and _WRITE_DIR_RE.match(parts[i + 1]) for i in range(len(parts) - 2))
+
+
+def product_pins(home: Path) -> list[TableEntry]:
+    """Every metadata file a product release or refresh pins (RAT_HOME/registry.db), read-only."""
+    path = Path(home) / "registry.db"
+    if not path.is_file():
+        return []
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    try:
+        out = []
+        for table, snap_col in (("products", "iceberg_snapshot_id"), ("product_refreshes", "snapshot_id")):
+            try:
+                rows = con.execute(f"SELECT metadata_location, {snap_col} FROM {table}").fetchall()  # noqa: S608
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    continue
+                raise
+            out += [TableEntry(metadata_location=loc, snapshot_id=snap) for loc, snap in rows if loc]
+        return out
+    finally:
+        con.close()
 
 
 def reachable_commits(store: LocalVersionStore) -> list[str]:
@@ -90,6 +141,8 @@ class _LiveSet:
 
     def add_entry(self, key: str, entry: TableEntry) -> None:
         location = entry.metadata_location
+        if getattr(entry, "view_sql", None) is not None or not location:
+            return  # a view model: stored as SQL in the commit, no files
         if location in self._metadata_done:
             return
         self._metadata_done.add(location)
@@ -140,12 +193,15 @@ def collect_garbage(
     *,
     older_than_seconds: float = 3600,
     dry_run: bool = False,
+    pinned: Iterable[TableEntry] | None = None,
 ) -> GcReport:
-    """Delete every warehouse file no branch or tag reaches, if older than `older_than_seconds`.
+    """Delete every table file no branch, tag or product pin reaches, if older than `older_than_seconds`.
 
-    The listing is taken before the live set is computed, so a commit landing meanwhile only makes
-    more files live; files written after the listing are never considered. A live file that cannot
-    be read stops gc with a `CatalogError` before anything is deleted.
+    `pinned` are extra roots; by default the product pins of the registry next to the store
+    (`RAT_HOME/registry.db`). The listing is taken before the live set is computed, so a commit
+    landing meanwhile only makes more files live; files written after the listing are never
+    considered. A live file that cannot be read stops gc with a `CatalogError` before anything
+    is deleted.
     """
     if older_than_seconds < 0:
         raise CatalogError(f"older_than_seconds must be >= 0, got {older_than_seconds}")
@@ -158,6 +214,11 @@ def collect_garbage(
     for hash_ in reachable_commits(store):
         for key, entry in sorted(store.get_commit(hash_).contents.items()):
             live.add_entry(key, entry)
+    if pinned is None:
+        store_path = getattr(store, "path", None)
+        pinned = product_pins(Path(store_path).parent) if store_path is not None else []
+    for entry in pinned:
+        live.add_entry("(product pin)", entry)
 
     cutoff = started - older_than_seconds
     deleted: list[str] = []
@@ -165,9 +226,13 @@ def collect_garbage(
     too_recent: list[str] = []
     deleted_norm: set[str] = set()
     bytes_freed = 0
+    ignored = 0
     for path, norm, mtime in sorted(listing):
         if norm in live.files:
             kept.append(path)
+            continue
+        if not is_table_file(norm):
+            ignored += 1
             continue
         if mtime > cutoff:
             kept.append(path)
@@ -190,6 +255,7 @@ def collect_garbage(
         files_kept=len(kept),
         snapshots_expired=len(expired),
         live_files=sum(1 for _p, norm, _m in listing if norm in live.files),
+        files_ignored=ignored,
         deleted=tuple(deleted),
         kept=tuple(kept),
         too_recent=tuple(too_recent),

@@ -53,7 +53,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.option("--verbose", "-v", is_flag=True, help="List every file deleted (or that would be).")
     @click.pass_context
     def gc(ctx: click.Context, older_than: str, dry_run: bool, verbose: bool) -> None:
-        """Delete files no branch or tag reaches: old table versions, dropped tables, deleted branches, killed writes."""
+        """Delete table files no branch, tag or product reaches: old versions, deleted branches, killed writes."""
         from ratatouille_nb.catalog import open_store
         from ratatouille_nb.catalog.gc import collect_garbage
         from ratatouille_nb.catalog.local import LocalVersionStore
@@ -77,4 +77,5 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
             f"gc{' (dry run)' if dry_run else ''}: {verb} {report.files_deleted} file(s), {_size(report.bytes_freed)}; "
             f"{report.snapshots_expired} snapshot(s) expired; kept {report.files_kept} file(s) "
             f"({report.live_files} live, {len(report.too_recent)} unreferenced but newer than {older_than})"
+            + (f"; {report.files_ignored} non-table file(s) left alone" if report.files_ignored else "")
         )

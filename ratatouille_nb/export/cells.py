@@ -14,6 +14,8 @@ TAG_INGEST = "rat-ingest"
 HEADER_LINE_RE = re.compile(r"^\s*--\s*@([A-Za-z_]+)\s*:\s*(.*?)\s*$")
 PY_HEADER_RE = re.compile(r"^\s*#\s*@([A-Za-z_]+)\s*:\s*(.*?)\s*$")
 INGEST_MARK_RE = re.compile(r"^\s*#\s*rat:\s*ingest\b", re.IGNORECASE)
+# Jinja in `%%rat sql` cells ({{ ref('…') }}, {{ variable }}) is masked before DuckDB splits the SQL.
+JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 
 @dataclass
@@ -89,11 +91,12 @@ def read_cell(index: int, source: str, tags: set[str]) -> CellModel | CellIngest
         save = options.get("save")
         if isinstance(save, str):
             return CellModel(index, save.lower(), sql.rstrip().rstrip(";"), header)
-        statements = split_statements(sql) if sql else []
+        templated = bool(JINJA_RE.search(sql))
+        statements = split_statements(JINJA_RE.sub("__rat_template__", sql)) if sql else []
         if len(statements) == 1:
             stmt = classify(statements[0])
             if stmt.kind == "create" and stmt.select_sql and stmt.target:
-                return CellModel(index, stmt.target, _select_text(statements[0]), header)
+                return CellModel(index, stmt.target, _select_text(sql.strip() if templated else statements[0]), header)
             if stmt.kind in ("insert", "delete", "update", "drop"):
                 return CellSkip(index, f"{stmt.kind.upper()} on {stmt.target}: only cells that create or save a table become models")
         if tags & TAG_INCLUDE and "name" in header and "." in header["name"]:

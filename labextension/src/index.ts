@@ -1,0 +1,244 @@
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  Dialog,
+  ICommandPalette,
+  showDialog,
+  showErrorMessage
+} from '@jupyterlab/apputils';
+import {
+  INotebookTracker,
+  NotebookActions,
+  NotebookPanel
+} from '@jupyterlab/notebook';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { productsIcon, promoteIcon } from './icons';
+import { ProductsPanel } from './products';
+import { promoteNotebook } from './promote';
+import { API, describeError, requestAPI } from './request';
+import { WorkspaceStatus, branchesBody } from './status';
+
+const CATEGORY = 'Ratatouille';
+
+export namespace CommandIDs {
+  export const openProducts = 'ratatouille:open-products';
+  export const refreshProducts = 'ratatouille:refresh-products';
+  export const insertQuery = 'ratatouille:insert-product-query';
+  export const promote = 'ratatouille:promote-notebook';
+  export const showBranches = 'ratatouille:show-branches';
+}
+
+const LOAD_EXT = '%load_ext ratatouille_nb';
+
+/**
+ * Put a `%%rat sql` cell reading `product` below the active cell of the current notebook
+ * (preceded by `%load_ext ratatouille_nb` when the notebook does not load it yet).
+ */
+async function insertProductQuery(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  product: API.IProduct
+): Promise<void> {
+  const panel: NotebookPanel | null = tracker.currentWidget;
+  if (!panel) {
+    await showErrorMessage(
+      'No notebook open',
+      `Open a notebook to insert a query reading products.${product.name}.`
+    );
+    return;
+  }
+  await panel.context.ready;
+  const notebook = panel.content;
+  const model = notebook.model;
+  if (!model) {
+    return;
+  }
+  const sources = model.sharedModel.cells.map(cell => cell.getSource());
+  const put = (source: string) => {
+    const active = notebook.activeCell;
+    const reuse =
+      active !== null &&
+      active.model.type === 'code' &&
+      active.model.sharedModel.getSource().trim() === '';
+    if (!reuse) {
+      NotebookActions.insertBelow(notebook);
+      if (notebook.activeCell?.model.type !== 'code') {
+        NotebookActions.changeCellType(notebook, 'code');
+      }
+    }
+    notebook.activeCell?.model.sharedModel.setSource(source);
+  };
+  if (!sources.some(source => source.includes(LOAD_EXT))) {
+    put(LOAD_EXT);
+  }
+  put(product.query);
+  app.shell.activateById(panel.id);
+  notebook.activeCell?.node.scrollIntoView({ block: 'nearest' });
+}
+
+const productsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'ratatouille-nb:products',
+  description: 'The "Data Products" sidebar.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const panel = new ProductsPanel({
+      insert: product =>
+        app.commands.execute(CommandIDs.insertQuery, {
+          name: product.name
+        }) as Promise<void>
+    });
+    app.shell.add(panel, 'left', { rank: 650 });
+    if (restorer) {
+      restorer.add(panel, 'ratatouille-products');
+    }
+
+    app.commands.addCommand(CommandIDs.openProducts, {
+      label: 'Show Data Products',
+      caption: 'Open the Data Products sidebar',
+      icon: productsIcon,
+      execute: () => app.shell.activateById(panel.id)
+    });
+    app.commands.addCommand(CommandIDs.refreshProducts, {
+      label: 'Refresh Data Products',
+      execute: () => panel.refresh()
+    });
+    app.commands.addCommand(CommandIDs.insertQuery, {
+      label: args =>
+        args.name
+          ? `Insert Query Cell for ${args.name as string}`
+          : 'Insert Product Query Cell',
+      caption: 'Insert a %%rat sql cell reading a data product',
+      isEnabled: () => tracker.currentWidget !== null,
+      execute: async args => {
+        const name = args.name as string | undefined;
+        let product = panel.products.find(p => p.name === name);
+        if (!product && name) {
+          try {
+            product = await requestAPI<API.IProduct>(
+              `products/${encodeURIComponent(name)}`
+            );
+          } catch (error) {
+            await showErrorMessage('Data product', describeError(error));
+            return;
+          }
+        }
+        if (!product) {
+          app.shell.activateById(panel.id);
+          return;
+        }
+        await insertProductQuery(app, tracker, product);
+      }
+    });
+    tracker.currentChanged.connect(() =>
+      app.commands.notifyCommandChanged(CommandIDs.insertQuery)
+    );
+    if (palette) {
+      palette.addItem({ command: CommandIDs.openProducts, category: CATEGORY });
+      palette.addItem({
+        command: CommandIDs.refreshProducts,
+        category: CATEGORY
+      });
+    }
+  }
+};
+
+const promotePlugin: JupyterFrontEndPlugin<void> = {
+  id: 'ratatouille-nb:promote',
+  description:
+    'The "Promote to pipeline" notebook toolbar button and command (toolbar item in the settings schema).',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null
+  ) => {
+    app.commands.addCommand(CommandIDs.promote, {
+      label: 'Promote Notebook to Pipeline',
+      caption:
+        'Write pipeline files (SQL, YAML, Python) from the %%rat cells of this notebook',
+      icon: promoteIcon,
+      isEnabled: () => tracker.currentWidget !== null,
+      execute: async () => {
+        const panel = tracker.currentWidget;
+        if (panel) {
+          await promoteNotebook(panel);
+        }
+      }
+    });
+    tracker.currentChanged.connect(() =>
+      app.commands.notifyCommandChanged(CommandIDs.promote)
+    );
+    if (palette) {
+      palette.addItem({ command: CommandIDs.promote, category: CATEGORY });
+    }
+  }
+};
+
+const statusPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'ratatouille-nb:status',
+  description: 'The current Ratatouille workspace and branch in the status bar.',
+  autoStart: true,
+  requires: [IStatusBar],
+  optional: [ICommandPalette, INotebookTracker],
+  activate: (
+    app: JupyterFrontEnd,
+    statusBar: IStatusBar,
+    palette: ICommandPalette | null,
+    tracker: INotebookTracker | null
+  ) => {
+    const item = new WorkspaceStatus({
+      onClick: () => void app.commands.execute(CommandIDs.showBranches)
+    });
+    if (tracker) {
+      const follow = () => {
+        const panel = tracker.currentWidget;
+        item.track(panel?.sessionContext ?? null, panel?.title.label ?? '');
+      };
+      tracker.currentChanged.connect(follow);
+      follow();
+    }
+    statusBar.registerStatusItem('ratatouille-nb:workspace', {
+      item,
+      align: 'left',
+      rank: 4
+    });
+    app.commands.addCommand(CommandIDs.showBranches, {
+      label: 'Show Workspace Branches',
+      caption: 'List the branches and tags of the Ratatouille catalog',
+      execute: async () => {
+        await item.refresh();
+        try {
+          const answer = await requestAPI<API.IBranches>('branches');
+          const session = item.session;
+          await showDialog({
+            title: session
+              ? `Workspace ${session.workspace}: branches`
+              : 'Branches',
+            body: branchesBody(answer, item.kernel?.branch),
+            buttons: [Dialog.okButton({ label: 'Close' })]
+          });
+        } catch (error) {
+          await showErrorMessage('Ratatouille branches', describeError(error));
+        }
+      }
+    });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.showBranches, category: CATEGORY });
+    }
+  }
+};
+
+export default [productsPlugin, promotePlugin, statusPlugin];

@@ -1,0 +1,155 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/**
+ * The REST API of the `ratatouille_nb.server` extension (see its module docstring).
+ */
+export namespace API {
+  export interface ISession {
+    workspace: string;
+    workspace_root: string;
+    branch: string;
+    workspace_branch: string;
+    home: string;
+    catalog: string;
+    profile: string;
+  }
+
+  export interface IReference {
+    name: string;
+    kind: 'branch' | 'tag';
+    hash: string;
+    protected: boolean;
+    current: boolean;
+  }
+
+  export interface IBranches {
+    current: string;
+    default: string;
+    references: IReference[];
+  }
+
+  export interface IVersion {
+    version: string;
+    created_at: number;
+    created_by: string;
+    refreshes: number;
+  }
+
+  export interface IColumn {
+    name: string;
+    type: string;
+    required: boolean;
+  }
+
+  export interface IProduct {
+    name: string;
+    owner: string;
+    description: string | null;
+    source: string;
+    latest: string | null;
+    versions: IVersion[];
+    schema: IColumn[];
+    freshness_seconds: number | null;
+    freshness_sla_hours: number | null;
+    access: string;
+    subscribers: number;
+    query: string;
+  }
+
+  export interface IProducts {
+    workspace: string;
+    query: string;
+    products: IProduct[];
+  }
+
+  export interface IPromotedFile {
+    path: string;
+    status: 'new' | 'unchanged' | 'overwrite' | 'conflict';
+    cell: number;
+    content?: string;
+  }
+
+  export interface IPromoteResult {
+    notebook: string;
+    workspace: string;
+    workspace_root: string;
+    written: boolean;
+    dry_run: boolean;
+    files: IPromotedFile[];
+    skipped: { cell: number; reason: string }[];
+    warnings: string[];
+  }
+
+  export interface IPromoteRequest {
+    path: string;
+    force?: boolean;
+    dry_run?: boolean;
+  }
+}
+
+/**
+ * An error answer of the server: its status, one-line message, hint and any extra JSON fields.
+ */
+export class RatApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: { [key: string]: any } = {}
+  ) {
+    super(message);
+    this.name = 'RatApiError';
+  }
+
+  get hint(): string | undefined {
+    return typeof this.body.hint === 'string' ? this.body.hint : undefined;
+  }
+}
+
+/**
+ * Call an endpoint under `<base_url>/ratatouille/`. `ServerConnection.makeRequest`
+ * adds Jupyter's authentication and XSRF headers.
+ */
+export async function requestAPI<T>(
+  endpoint: string,
+  init: RequestInit = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'ratatouille', endpoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text };
+    }
+  }
+  if (!response.ok) {
+    const message =
+      data && typeof data.message === 'string'
+        ? data.message
+        : `${response.status} ${response.statusText}`;
+    throw new RatApiError(response.status, message, data ?? {});
+  }
+  return data as T;
+}
+
+/**
+ * The message to show a person for any error thrown by `requestAPI`.
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof RatApiError) {
+    return error.hint ? `${error.message}\n${error.hint}` : error.message;
+  }
+  if (error instanceof Error) {
+    return error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,33 @@
+"""The Jupyter server extension: REST endpoints under `/ratatouille/` for the JupyterLab extension.
+
+| method | path | answer |
+|---|---|---|
+| GET  | /ratatouille/session          | workspace, branch, home, catalog, profile |
+| GET  | /ratatouille/branches         | branches and tags, the current one marked |
+| GET  | /ratatouille/products?q=TEXT  | readable products with versions, owner, schema, freshness |
+| GET  | /ratatouille/products/NAME    | one product (404 if unknown, 403 if not readable) |
+| POST | /ratatouille/promote          | `{"path", "force", "dry_run"}`: notebook -> pipeline files (409 on conflicts) |
+
+Every endpoint needs Jupyter's authentication; POST also passes Jupyter's XSRF check. Enabled by
+`jupyter-config/server-config/ratatouille_nb.json` (installed into
+`etc/jupyter/jupyter_server_config.d`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "ratatouille_nb.server"}]
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    from ratatouille_nb.server.handlers import setup_handlers
+
+    setup_handlers(server_app.web_app)
+    server_app.log.info("ratatouille_nb.server: REST endpoints under %sratatouille/", server_app.web_app.settings["base_url"])
+
+
+# The name jupyter_server looked for before 2.0.
+load_jupyter_server_extension = _load_jupyter_server_extension

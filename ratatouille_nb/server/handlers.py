@@ -1,0 +1,128 @@
+"""Tornado handlers for `/ratatouille/…`: Jupyter's auth (`@authenticated`) and XSRF checks (POST,
+through `APIHandler`), JSON in and out, engine work off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
+
+from ratatouille_nb.errors import RatError
+from ratatouille_nb.server import service
+from ratatouille_nb.server.service import ApiError
+
+NAMESPACE = "ratatouille"
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _session_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Open a session, run `fn(session, …)`, close it — all in one worker thread."""
+    try:
+        with service.open_server_session() as session:
+            return fn(session, *args, **kwargs)
+    except RatError as exc:
+        raise service.api_error_from(exc) from None
+
+
+class RatHandler(APIHandler):
+    """Base: JSON responses and errors as `{"message": …, "hint": …}` (what JupyterLab's client reads)."""
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+
+    def send(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(payload, default=str))
+
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        try:
+            result = await IOLoop.current().run_in_executor(None, lambda: _session_call(fn, *args, **kwargs))
+        except ApiError as exc:
+            if exc.status >= 500:
+                self.log.warning("ratatouille: %s", exc.message)
+            self.send(exc.payload(), exc.status)
+            return
+        self.send(result)
+
+    def fail(self, exc: ApiError) -> None:
+        self.send(exc.payload(), exc.status)
+
+    @property
+    def server_root(self) -> Path:
+        root = getattr(self.contents_manager, "root_dir", None) or self.settings.get("server_root_dir") or "."
+        return Path(root).expanduser()
+
+
+class SessionHandler(RatHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.run(service.session_info)
+
+
+class BranchesHandler(RatHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.run(service.list_branches)
+
+
+class ProductsHandler(RatHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        try:
+            q = service.validate_query(self.get_query_argument("q", None))
+        except ApiError as exc:
+            self.fail(exc)
+            return
+        await self.run(service.list_products, q)
+
+
+class ProductHandler(RatHandler):
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        try:
+            service.validate_product_name(name)
+        except ApiError as exc:
+            self.fail(exc)
+            return
+        await self.run(service.product_detail, name)
+
+
+class PromoteHandler(RatHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        try:
+            if len(self.request.body) > MAX_BODY_BYTES:
+                raise ApiError(413, "request body too large")
+            try:
+                body = json.loads(self.request.body or b"null")
+            except ValueError:
+                raise ApiError(400, "the request body is not valid JSON") from None
+            path, force, dry_run = service.validate_promote_body(body)
+            service.resolve_notebook(self.server_root, path)  # refuse bad paths before opening a session
+        except ApiError as exc:
+            self.fail(exc)
+            return
+        await self.run(service.promote_notebook, self.server_root, path, force=force, dry_run=dry_run)
+
+
+def setup_handlers(web_app: Any) -> None:
+    base = url_path_join(web_app.settings["base_url"], NAMESPACE)
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, "session"), SessionHandler),
+            (url_path_join(base, "branches"), BranchesHandler),
+            (url_path_join(base, "products"), ProductsHandler),
+            (url_path_join(base, "products", r"([^/]+)"), ProductHandler),
+            (url_path_join(base, "promote"), PromoteHandler),
+        ],
+    )

@@ -1,0 +1,262 @@
+"""What the REST endpoints do, without Tornado: plain functions over a `Session`, testable alone.
+
+Every function validates its parameters and raises `ApiError` (status, message) for anything a
+client got wrong; `RatError`s from the core are mapped to statuses by `status_of`. The workspace
+and home come from the environment (`RAT_WORKSPACE`, `RAT_HOME`, …), exactly as for the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from ratatouille_nb.errors import RatError
+
+MAX_QUERY_CHARS = 100
+MAX_PATH_CHARS = 1024
+PRODUCT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+PROMOTE_FIELDS = {"path": str, "force": bool, "dry_run": bool}
+
+
+class ApiError(Exception):
+    """A request the server refuses: HTTP status, one-line message, optional extra JSON fields."""
+
+    def __init__(self, status: int, message: str, *, hint: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.hint = hint
+        self.extra = extra
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        body.update(self.extra)
+        return body
+
+
+def status_of(exc: RatError) -> int:
+    """The HTTP status for a core error: 404 for what does not exist, 403 for access, 503 without a workspace."""
+    from ratatouille_nb.errors import ReferenceNotFoundError, TableNotFoundError, WorkspaceError
+    from ratatouille_nb.products.errors import AccessDeniedError, ProductNotFoundError
+
+    if isinstance(exc, (ProductNotFoundError, ReferenceNotFoundError, TableNotFoundError)):
+        return 404
+    if isinstance(exc, AccessDeniedError):
+        return 403
+    if isinstance(exc, WorkspaceError):
+        return 503
+    return 400
+
+
+def api_error_from(exc: RatError) -> ApiError:
+    message = exc.args[0] if exc.args else str(exc)
+    return ApiError(status_of(exc), str(message), hint=exc.hint)
+
+
+@contextmanager
+def open_server_session() -> Iterator[Any]:
+    """A fresh engine session from the environment, closed afterwards (one per request)."""
+    from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.settings import Settings
+
+    session = Session(Settings.from_env())
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def validate_query(q: str | None) -> str:
+    """The products search text: optional, at most 100 printable characters."""
+    if q is None:
+        return ""
+    if len(q) > MAX_QUERY_CHARS:
+        raise ApiError(400, f"search text too long ({len(q)} characters, at most {MAX_QUERY_CHARS})")
+    if not q.isprintable():
+        raise ApiError(400, "search text must be printable characters")
+    return q.strip().lower()
+
+
+def validate_product_name(name: str) -> str:
+    if not PRODUCT_NAME_RE.match(name or ""):
+        raise ApiError(
+            400,
+            f"invalid product name {name[:80]!r}",
+            hint="product names are lowercase letters, digits and '_', starting with a letter",
+        )
+    return name
+
+
+def validate_promote_body(body: object) -> tuple[str, bool, bool]:
+    """`{"path": str, "force": bool = false, "dry_run": bool = false}`; unknown fields are refused."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    unknown = sorted(set(body) - set(PROMOTE_FIELDS))
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(map(str, unknown))}", hint="accepted: path, force, dry_run")
+    if "path" not in body:
+        raise ApiError(400, "missing field 'path' (the notebook path relative to the server root)")
+    for key, kind in PROMOTE_FIELDS.items():
+        if key in body and not isinstance(body[key], kind):
+            raise ApiError(400, f"field '{key}' must be a {'string' if kind is str else 'boolean'}")
+    return body["path"], bool(body.get("force", False)), bool(body.get("dry_run", False))
+
+
+def resolve_notebook(root: Path, rel: str) -> Path:
+    """The notebook at `rel` (relative to the server root); refuses anything that leaves the root.
+
+    Refused: empty or over-long paths, NUL bytes, absolute paths (POSIX or Windows), `..` parts,
+    non-.ipynb names, and paths whose real location (symlinks resolved) is outside `root`.
+    """
+    if not rel or not rel.strip():
+        raise ApiError(400, "field 'path' is empty")
+    if len(rel) > MAX_PATH_CHARS or "\x00" in rel:
+        raise ApiError(400, "field 'path' is not a valid path")
+    posix = rel.replace("\\", "/")
+    if posix.startswith("/") or PureWindowsPath(rel).drive or PureWindowsPath(rel).is_absolute():
+        raise ApiError(400, f"'{rel}' is an absolute path", hint="pass the notebook path relative to the Jupyter server root")
+    parts = PurePosixPath(posix).parts
+    if ".." in parts:
+        raise ApiError(400, f"'{rel}' contains '..'", hint="pass the notebook path relative to the Jupyter server root")
+    if not posix.endswith(".ipynb"):
+        raise ApiError(400, f"'{rel}' is not a notebook (.ipynb)")
+    base = root.resolve()
+    candidate = base.joinpath(*parts)
+    try:
+        real = candidate.resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ApiError(404, f"no notebook at '{rel}'") from None
+    except (OSError, RuntimeError):  # symlink loops and the like
+        raise ApiError(400, f"'{rel}' cannot be resolved") from None
+    if not real.is_relative_to(base):
+        raise ApiError(403, f"'{rel}' points outside the server root")
+    if not real.is_file():
+        raise ApiError(404, f"no notebook at '{rel}'")
+    return real
+
+
+# -- endpoints -------------------------------------------------------------------------------
+
+
+def session_info(session: Any) -> dict[str, Any]:
+    """GET /ratatouille/session: the workspace and branch the server (and new kernels) use."""
+    ws = session.workspace
+    return {
+        "workspace": ws.name,
+        "workspace_root": str(ws.root),
+        "branch": session.branch,
+        "workspace_branch": ws.branch,
+        "home": str(session.settings.home),
+        "catalog": session.settings.catalog,
+        "profile": session.resources.name,
+    }
+
+
+def list_branches(session: Any) -> dict[str, Any]:
+    """GET /ratatouille/branches: every branch and tag, the current one marked."""
+    refs = session.store.list_references()
+    return {
+        "current": session.branch,
+        "default": session.store.default_branch,
+        "references": [
+            {"name": r.name, "kind": r.kind, "hash": r.hash, "protected": r.protected, "current": r.name == session.branch}
+            for r in refs
+        ],
+    }
+
+
+def product_query(name: str) -> str:
+    """The `%%rat sql` cell the sidebar inserts to read a product."""
+    return f"%%rat sql\nSELECT *\nFROM products.{name}\nLIMIT 100"
+
+
+def product_detail(session: Any, name: str) -> dict[str, Any]:
+    """GET /ratatouille/products/<name>: versions, owner, description, schema, freshness, query."""
+    validate_product_name(name)
+    service = session.products
+    shown = service.show(name)
+    declared = service._declared(name) if shown["owner"] == session.workspace.name else None
+    sla = getattr(getattr(declared, "sla", None), "freshness_hours", None) if declared is not None else None
+    versions = shown["versions"]
+    return {
+        "name": shown["name"],
+        "owner": shown["owner"],
+        "description": shown["description"],
+        "source": shown["source"],
+        "latest": versions[-1]["version"] if versions else None,
+        "versions": versions,
+        "schema": [
+            {"name": c.get("name"), "type": c.get("type"), "required": bool(c.get("required", False))}
+            for c in shown["schema"]
+        ],
+        "freshness_seconds": shown["freshness_seconds"],
+        "freshness_sla_hours": sla,
+        "access": shown["access"],
+        "subscribers": len(shown["subscribers"]),
+        "query": product_query(name),
+    }
+
+
+def list_products(session: Any, q: str | None = None) -> dict[str, Any]:
+    """GET /ratatouille/products?q=: the products this workspace may read, filtered by name/description/owner."""
+    needle = validate_query(q)
+    products = []
+    for name in session.products.readable():
+        try:
+            detail = product_detail(session, name)
+        except RatError:  # a product whose pin vanished must not hide the others
+            continue
+        haystack = " ".join(str(detail[k] or "") for k in ("name", "description", "owner", "source")).lower()
+        if needle and needle not in haystack:
+            continue
+        products.append(detail)
+    return {"workspace": session.workspace.name, "query": needle, "products": products}
+
+
+def _file_json(f: Any, root: Path, with_content: bool) -> dict[str, Any]:
+    out = {"path": str(f.path.relative_to(root)), "status": f.status, "cell": f.cell}
+    if with_content:
+        out["content"] = f.content
+    return out
+
+
+def promote_notebook(session: Any, server_root: Path, rel: str, *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    """POST /ratatouille/promote: write pipeline files from a notebook (the `rat promote` engine).
+
+    Raises ApiError(409) listing the conflicting files when a file would change and `force` is
+    false; nothing is written then.
+    """
+    from ratatouille_nb.export.promote import plan_promotion, promote
+
+    notebook = resolve_notebook(server_root, rel)
+    ws = session.workspace
+    plan = plan_promotion(notebook, ws, session=session)
+    if plan.conflicts and not force and not dry_run:
+        names = [str(f.path.relative_to(ws.root)) for f in plan.conflicts]
+        raise ApiError(
+            409,
+            f"promoting would overwrite {len(names)} existing file(s) that differ: {', '.join(names)}",
+            hint="review them, then promote again with force",
+            conflicts=names,
+            files=[_file_json(f, ws.root, False) for f in plan.files],
+            workspace_root=str(ws.root),
+        )
+    result = plan if dry_run else promote(notebook, ws, force=force, session=session)
+    return {
+        "notebook": rel,
+        "workspace": ws.name,
+        "workspace_root": str(ws.root),
+        "written": result.written,
+        "dry_run": dry_run,
+        "files": [_file_json(f, ws.root, dry_run) for f in result.files],
+        "skipped": [{"cell": s.index, "reason": s.reason} for s in result.skipped],
+        "warnings": list(result.warnings),
+    }
