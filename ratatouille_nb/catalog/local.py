@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ratatouille_nb.catalog.base import StaleHeadError, VersionStore
-from ratatouille_nb.catalog.merge import merge_base_contents, three_way
+from ratatouille_nb.catalog.merge import best_common_ancestors, merge_base_contents, three_way
 from ratatouille_nb.catalog.models import Commit, MergeResult, Reference, TableEntry
 from ratatouille_nb.catalog.refs import HASH_RE, parse_ref, validate_ref_name
 from ratatouille_nb.errors import (
@@ -290,38 +290,8 @@ class LocalVersionStore(VersionStore):
 
     # -- merge --------------------------------------------------------------------------------
 
-    def _ancestors(self, hash_: str) -> dict[str, int]:
-        """Every ancestor (inclusive) with its distance, breadth first."""
-        seen = {hash_: 0}
-        frontier = [hash_]
-        while frontier:
-            nxt = []
-            for h in frontier:
-                for p in self._parents(h):
-                    if p not in seen:
-                        seen[p] = seen[h] + 1
-                        nxt.append(p)
-            frontier = nxt
-        return seen
-
     def _best_common_ancestors(self, a: str, b: str) -> list[str]:
-        """Common ancestors of `a` and `b` that are not ancestors of another common one.
-
-        Usually one; several after criss-cross merges. Sorted nearest first (by total distance).
-        """
-        ours, theirs = self._ancestors(a), self._ancestors(b)
-        common = ours.keys() & theirs.keys()
-        redundant: set[str] = set()
-        for h in common:
-            frontier = [p for p in self._parents(h) if p not in redundant]
-            while frontier:
-                nxt = []
-                for p in frontier:
-                    if p not in redundant:
-                        redundant.add(p)
-                        nxt.extend(q for q in self._parents(p) if q not in redundant)
-                frontier = nxt
-        return sorted(common - redundant, key=lambda h: (ours[h] + theirs[h], h))
+        return best_common_ancestors(a, b, self._parents)
 
     def merge_base(self, a: str, b: str) -> Commit | None:
         best = self._best_common_ancestors(a, b)

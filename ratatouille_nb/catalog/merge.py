@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ratatouille_nb.catalog.models import TableEntry
 
@@ -57,3 +57,42 @@ def merge_base_contents(ancestors: Sequence[Contents], source: Contents, target:
         if entry is not None:
             base[key] = entry
     return base
+
+
+Parents = Callable[[str], Sequence[str]]
+
+
+def ancestors(start: str, parents: Parents) -> dict[str, int]:
+    """Every ancestor of a commit (inclusive) with its distance, breadth first."""
+    seen = {start: 0}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for h in frontier:
+            for p in parents(h):
+                if p not in seen:
+                    seen[p] = seen[h] + 1
+                    nxt.append(p)
+        frontier = nxt
+    return seen
+
+
+def best_common_ancestors(a: str, b: str, parents: Parents) -> list[str]:
+    """Common ancestors of `a` and `b` that are not ancestors of another common one.
+
+    Usually one; several after criss-cross merges. Sorted nearest first (by total distance).
+    Shared by every version store, so local and Nessie merges pick the same bases.
+    """
+    ours, theirs = ancestors(a, parents), ancestors(b, parents)
+    common = ours.keys() & theirs.keys()
+    redundant: set[str] = set()
+    for h in common:
+        frontier = [p for p in parents(h) if p not in redundant]
+        while frontier:
+            nxt = []
+            for p in frontier:
+                if p not in redundant:
+                    redundant.add(p)
+                    nxt.extend(q for q in parents(p) if q not in redundant)
+            frontier = nxt
+    return sorted(common - redundant, key=lambda h: (ours[h] + theirs[h], h))

@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ratatouille_nb.catalog.base import StaleHeadError, VersionStore
-from ratatouille_nb.catalog.merge import changed_keys, merge_base_contents, three_way
+from ratatouille_nb.catalog.merge import best_common_ancestors, changed_keys, merge_base_contents, three_way
 from ratatouille_nb.catalog.models import Commit, MergeResult, Reference, TableEntry
 from ratatouille_nb.catalog.nessie_client import (
     FULL_HASH_RE,
@@ -583,34 +583,8 @@ class NessieVersionStore(VersionStore):
     def _parents(self, hash_: str) -> tuple[str, ...]:
         return self._meta(hash_).parents
 
-    def _ancestors(self, hash_: str) -> dict[str, int]:
-        seen = {hash_: 0}
-        frontier = [hash_]
-        while frontier:
-            nxt = []
-            for h in frontier:
-                for p in self._parents(h):
-                    if p not in seen:
-                        seen[p] = seen[h] + 1
-                        nxt.append(p)
-            frontier = nxt
-        return seen
-
     def _best_common_ancestors(self, a: str, b: str) -> list[str]:
-        """Common ancestors of `a` and `b` that are not ancestors of another common one, nearest first."""
-        ours, theirs = self._ancestors(a), self._ancestors(b)
-        common = ours.keys() & theirs.keys()
-        redundant: set[str] = set()
-        for h in common:
-            frontier = [p for p in self._parents(h) if p not in redundant]
-            while frontier:
-                nxt = []
-                for p in frontier:
-                    if p not in redundant:
-                        redundant.add(p)
-                        nxt.extend(q for q in self._parents(p) if q not in redundant)
-                frontier = nxt
-        return sorted(common - redundant, key=lambda h: (ours[h] + theirs[h], h))
+        return best_common_ancestors(a, b, self._parents)
 
     def merge_base(self, a: str, b: str) -> Commit | None:
         best = self._best_common_ancestors(self.resolve(a).hash, self.resolve(b).hash)
