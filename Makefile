@@ -68,6 +68,7 @@ compose-check:
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/notebook_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

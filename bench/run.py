@@ -13,8 +13,9 @@ One command (`make bench`) generates the seed's sales data deterministically and
 
 Every measured step runs in a fresh child process (``bench/steps.py``); its peak RSS is the
 larger of the child's own VmHWM and this process's 50 ms sampling of the child's process tree.
-The floor runs the same work in a native DuckDB database file with the same DuckDB
-``memory_limit`` and threads as Ratatouille's connection (``bench/floor.py``).
+The floor runs the same work on native tables in a DuckDB database file, with the workspace's
+memory budget (``max_memory_mb``) as DuckDB's ``memory_limit`` and the same threads
+(``bench/floor.py``); Ratatouille's own DuckDB gets a smaller cap derived from that budget.
 
 Results: ``bench/results/<date>.json`` and the table in ``bench/README.md``
 (``--quick`` and ``--only`` runs write ``<date>-quick.json`` / ``<date>-partial.json`` and
@@ -381,7 +382,7 @@ How it measures:
   `{% if is_incremental() %} AND _batch > {{ watermark('_batch') }}{% endif %}`) and
   `pipelines/gold/daily_sales_kpis.sql` (table) run by `Runner(session).run()`, branches through
   the version store (`create_reference`, `merge`).
-* The floor gets the same budget as DuckDB's own `memory_limit` (500 MB, 2 threads for the
+* The floor gets the user's budget as DuckDB's `memory_limit` (500 MB, 2 threads for the
   pipeline; the `tiny` profile's 1024 MB, 1 thread for the aggregate), on a database file. That
   is more buffer memory than Ratatouille's DuckDB gets, so the comparison favours the floor. The
   floor's upsert is also run at Ratatouille's 176 MB cap, for reference (it runs out of memory

@@ -50,6 +50,7 @@ HELPER = textwrap.dedent(
 
     import duckdb  # noqa: F401
     import pyiceberg.io.pyarrow  # noqa: F401
+    import ratatouille_nb.catalog.local  # noqa: F401
     import ratatouille_nb.catalog.transaction  # noqa: F401
     import ratatouille_nb.engine.writer  # noqa: F401
     from ratatouille_nb.engine.session import Session
@@ -206,8 +207,10 @@ def _run_and_kill(helper: _Helper, first: int, wait_commit: bool, delay: float) 
     return lines
 
 
-def _check_consistent(settings: Settings, workspace: Workspace, printed: set[str]) -> tuple[int, list[Commit]]:
-    """Everything a fresh reader sees after the kill agrees; returns (rows, branch log)."""
+def _check_consistent(
+    settings: Settings, workspace: Workspace, reader: Session, printed: set[str]
+) -> tuple[int, list[Commit]]:
+    """Everything a reader sees after the kill agrees (store opened afresh); returns (rows, branch log)."""
     con = sqlite3.connect(settings.catalog_db)
     try:
         assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -227,9 +230,8 @@ def _check_consistent(settings: Settings, workspace: Workspace, printed: set[str
         if seq_rows is not None:
             assert seq_rows[0] not in expected, "one statement landed twice"
             expected[seq_rows[0]] = seq_rows[1]
-    with Session(settings, workspace) as session:
-        got = dict(session.sql("SELECT seq, count(*) FROM bronze.crash GROUP BY seq").relation.fetchall())  # type: ignore[union-attr]
-        total = session.sql("SELECT count(*) FROM bronze.crash").relation.fetchone()[0]  # type: ignore[union-attr]
+    got = dict(reader.sql("SELECT seq, count(*) FROM bronze.crash GROUP BY seq").relation.fetchall())  # type: ignore[union-attr]
+    total = reader.sql("SELECT count(*) FROM bronze.crash").relation.fetchone()[0]  # type: ignore[union-attr]
     assert got == expected
     assert total == sum(expected.values())
     return total, log
@@ -238,28 +240,27 @@ def _check_consistent(settings: Settings, workspace: Workspace, printed: set[str
 @pytest.mark.slow
 def test_sigkill_during_commits_never_corrupts(settings: Settings, workspace: Workspace, tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    with Session(settings, workspace) as session:
-        session.sql("CREATE TABLE bronze.crash (seq INTEGER, i INTEGER)")
-        session.sql("INSERT INTO bronze.crash SELECT -1, i FROM range(5) t(i)")  # a snapshot to read
-
     script = tmp_path / "helper.py"
     script.write_text(HELPER)
     printed: set[str] = set()
     started = time.monotonic()
-    helper = _Helper(script, settings, workspace, tmp_path / "helper.err")
-    try:
-        for run in range(KILLS):
-            # Odd runs count the delay from the first commit, so even a slow machine kills mid-stream.
-            lines = _run_and_kill(helper, run * 1000, wait_commit=bool(run % 2), delay=rng.uniform(0.05, 1.5))
-            for line in lines:
-                assert line.startswith("committed "), line
-                _word, seq, hash_ = line.split()
-                assert int(seq) // 1000 == run
-                printed.add(hash_)
-            _check_consistent(settings, workspace, printed)
-    finally:
-        helper.close()
-    total, log = _check_consistent(settings, workspace, printed)
+    with Session(settings, workspace) as reader:
+        reader.sql("CREATE TABLE bronze.crash (seq INTEGER, i INTEGER)")
+        reader.sql("INSERT INTO bronze.crash SELECT -1, i FROM range(5) t(i)")  # a snapshot to read
+        helper = _Helper(script, settings, workspace, tmp_path / "helper.err")
+        try:
+            for run in range(KILLS):
+                # Odd runs count the delay from the first commit, so a slow machine still kills mid-stream.
+                lines = _run_and_kill(helper, run * 1000, wait_commit=bool(run % 2), delay=rng.uniform(0.05, 1.5))
+                for line in lines:
+                    assert line.startswith("committed "), line
+                    _word, seq, hash_ = line.split()
+                    assert int(seq) // 1000 == run
+                    printed.add(hash_)
+                _check_consistent(settings, workspace, reader, printed)
+        finally:
+            helper.close()
+        total, log = _check_consistent(settings, workspace, reader, printed)
     assert len(log) >= 2 + KILLS // 2  # writers did commit before their kill (not all killed idle)
 
     store = LocalVersionStore(settings.catalog_db)
@@ -267,15 +268,16 @@ def test_sigkill_during_commits_never_corrupts(settings: Settings, workspace: Wo
         report = collect_garbage(store, warehouse_for(settings), older_than_seconds=0)
     finally:
         store.close()
+    assert report.files_deleted > 0  # the killed writers' files
     assert report.too_recent == () and report.files_kept == report.live_files
-    assert _check_consistent(settings, workspace, printed) == (total, log)
-    # Time travel to every commit still reads exactly the rows committed up to it.
-    running = 0
-    with Session(settings, workspace) as session:
+    with Session(settings, workspace) as fresh:
+        assert _check_consistent(settings, workspace, fresh, printed) == (total, log)
+        # Time travel to every commit still reads exactly the rows committed up to it.
+        running = 0
         for commit in reversed(log):
             seq_rows = _rows_of(commit)
             running += seq_rows[1] if seq_rows else 0
-            rel = session.sql("SELECT count(*), sum(hash(t)) FROM bronze.crash AS t", ref=commit.hash).relation
+            rel = fresh.sql("SELECT count(*), sum(hash(t)) FROM bronze.crash AS t", ref=commit.hash).relation
             assert rel.fetchone()[0] == running  # type: ignore[union-attr]
     print(
         f"\n{KILLS} kills, {len(log) - 2} writer commits ({len(printed)} reported), "
