@@ -181,7 +181,8 @@ class TableTransaction:
             try:
                 self.commit()
             except BaseException:
-                self.abort()
+                if self.result is None:  # an interrupt after the commit landed must not delete its files
+                    self.abort()
                 raise
-        else:
+        elif self.result is None:
             self.abort()
