@@ -59,6 +59,7 @@ class Session:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._iceberg_loaded = False
         self._bound: dict[str, str] = {}
+        self._products: Any = None  # one registry connection per session, opened on first use
         self._ensure_branch()
 
     def _ensure_branch(self) -> None:
@@ -140,9 +141,11 @@ class Session:
     @property
     def products(self) -> Any:
         """The data-product verbs for this session's workspace."""
-        from ratatouille_nb.products.service import ProductService
+        if self._products is None:
+            from ratatouille_nb.products.service import ProductService
 
-        return ProductService(self)
+            self._products = ProductService(self)
+        return self._products
 
     def with_products(self, sql: str, contents: dict[str, TableEntry]) -> dict[str, TableEntry]:
         """Add the pinned entries of the `products.<name>` tables a statement reads (access checked)."""
@@ -197,8 +200,6 @@ class Session:
             try:
                 if stmt.kind == "query":
                     result.relation = self.con.sql(text)
-                    if result.relation is None:
-                        result.relation = None
                 else:
                     self.con.execute(text)
             except duckdb.CatalogException as exc:
@@ -296,6 +297,9 @@ class Session:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._products is not None:
+            self._products.registry.close()
+            self._products = None
         self.store.close()
 
     def __enter__(self) -> Session:
