@@ -42,8 +42,11 @@ test-server: $(STAMP)
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser
 
-# TypeScript type-check and ESLint of the JupyterLab extension.
-lint: $(STAMP)
+# Python: ruff (rules explained in pyproject.toml), mypy with the pydantic plugin, import-linter
+# (dependencies point down); then the TypeScript type-check and ESLint of the JupyterLab extension.
+lint: $(STAMP) $(DAGSTER_STAMP)
+	$(BIN)/ruff check ratatouille_nb ratatouille tests bench
+	$(BIN)/mypy
 	$(BIN)/jlpm install
 	$(BIN)/jlpm lint:check
 

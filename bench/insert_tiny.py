@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak  # noqa: E402
-from ratatouille_nb.engine.session import Session  # noqa: E402
-from ratatouille_nb.sampledata import sales_select_sql  # noqa: E402
-from ratatouille_nb.settings import Settings  # noqa: E402
-from ratatouille_nb.workspace import init_workspace  # noqa: E402
+from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
+from ratatouille_nb.engine.session import Session
+from ratatouille_nb.sampledata import sales_select_sql
+from ratatouille_nb.settings import Settings
+from ratatouille_nb.workspace import init_workspace
 
 
 def run(rows: int, profile: str, workdir: Path) -> dict:

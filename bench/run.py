@@ -286,7 +286,7 @@ def run_aggregate(cfg: argparse.Namespace, work: Path, results: dict[str, Any]) 
                               "setup": {"ratatouille_build_s": build["seconds"], "floor_build_s": fbuild["seconds"],
                                         "files": build["files"], "size_mb": build["size_mb"]},
                               "results_match": rat.get("check") == floor.get("check"), **compare(rat, floor)})
-    from steps import AGG_SQL  # noqa: PLC0415 - bench/ is on sys.path (run.py's folder)
+    from steps import AGG_SQL
 
     out["query"] = " ".join(AGG_SQL.format(table="silver.<table>").split())
     small, big = out["points"][0], out["points"][-1]

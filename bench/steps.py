@@ -295,7 +295,6 @@ def rat_branch_merge(a: dict[str, Any]) -> dict[str, Any]:
 
 def _floor_con(a: dict[str, Any], fresh: bool = False) -> Any:
     import duckdb
-
     import floor
 
     tmp = os.path.join(os.path.dirname(a["db"]), "duckdb_tmp")
@@ -334,7 +333,6 @@ def floor_full_build(a: dict[str, Any]) -> dict[str, Any]:
 
 def floor_incremental(a: dict[str, Any]) -> dict[str, Any]:
     import duckdb
-
     import floor
 
     con = _floor_con(a)

@@ -7,7 +7,7 @@ Outside a pipeline run it works on a lazily opened session (from RAT_* settings,
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.errors import RatError
@@ -97,7 +97,7 @@ class Rat:
 
     # -- pipelines ----------------------------------------------------------------------------
 
-    def run(self, *selectors: str, full_refresh: bool = False, vars: dict[str, Any] | None = None) -> RunRecord:  # noqa: A002
+    def run(self, *selectors: str, full_refresh: bool = False, vars: dict[str, Any] | None = None) -> RunRecord:
         from ratatouille_nb.pipeline.executor import Runner
 
         return Runner(self.session).run(list(selectors), full_refresh=full_refresh, variables=vars)
@@ -134,7 +134,9 @@ class Rat:
         self.session.ensure_iceberg()
         self.session.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS SELECT * FROM iceberg_scan('{location}')")
         relation = self.session.con.sql(f"SELECT * FROM {quote_ident(view)}")
-        return {"pandas": relation.df, "polars": relation.pl, "arrow": relation.to_arrow_table}[as_]()
+        if as_ == "polars":
+            return relation.pl()
+        return relation.to_arrow_table() if as_ == "arrow" else relation.df()
 
     def products(self) -> list[str]:
         """Products this workspace may read."""
@@ -200,14 +202,14 @@ class Rat:
         return logging.getLogger(f"ratatouille.{name}")
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class _RatWithLog(Rat):
     """`rat.log` is a logger inside pipelines and the commit log function elsewhere."""
 
     @property
-    def log(self) -> Any:  # type: ignore[override]
+    def log(self) -> Any:
         if self._run_state() is not None:
             return self._logger()
         return _LogProxy(self)

@@ -14,6 +14,7 @@ correlated.)
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import duckdb
 
@@ -87,7 +88,7 @@ FROM (SELECT i, hash(i, CAST({seed} AS BIGINT)) AS h FROM range({n_rows}) AS t(i
 
 
 def write_sales(
-    con: duckdb.DuckDBPyConnection, path: str, n_rows: int, *, fmt: str = "parquet", **kwargs
+    con: duckdb.DuckDBPyConnection, path: str, n_rows: int, *, fmt: str = "parquet", **kwargs: Any
 ) -> int:
     """Stream ``n_rows`` sales rows to ``path`` (``fmt`` 'parquet' or 'csv'); return rows written.
 

@@ -44,4 +44,4 @@ def session(settings: Settings, workspace: Workspace) -> Iterator[Session]:
 
 
 def scalar(session: Session, sql: str, ref: str | None = None) -> object:
-    return session.sql(sql, ref=ref).relation.fetchone()[0]  # type: ignore[union-attr]
+    return session.sql(sql, ref=ref).relation.fetchone()[0]

@@ -1,6 +1,6 @@
 """An in-process Nessie (REST API v2 subset) that validates every request and response against the spec.
 
-`shared/specs/nessie-openapi.yaml` is the static half of Nessie's OpenAPI document: server info and
+`tests/fixtures/nessie/nessie-openapi.yaml` is the static half of Nessie's OpenAPI document: server info and
 `components.examples`, but `paths: {}` and no `components.schemas` (Nessie generates both from Java
 annotations at build time). So the contract used here is that file plus:
 
@@ -38,7 +38,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,8 @@ import yaml
 
 NO_ANCESTOR = "2e1cfa82b035c26cbbbdae632cea070514eb8b773f616aaeaf668e2f0be8f10d"
 
-# The repository root's parent holds `shared/` (here and in CI, where shared/ is copied beside the clone).
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
+# A copy of Nessie's OpenAPI document lives in the repository (tests/fixtures/nessie/README.md says where from).
+SPEC_DIR = Path(__file__).resolve().parent / "fixtures" / "nessie"
 SPEC_FILE = SPEC_DIR / "nessie-openapi.yaml"
 
 # -- org.projectnessie.model.Validation ------------------------------------------------------------
@@ -495,7 +495,7 @@ class SpecValidator:
         try:
             with self._lock:
                 self.app.validate_request(req)
-        except Exception as exc:  # noqa: BLE001 - report any validation failure
+        except Exception as exc:
             return _describe(exc)
         return None
 
@@ -505,7 +505,7 @@ class SpecValidator:
         try:
             with self._lock:
                 self.app.validate_response(req, MockResponse(body, status_code=status))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return _describe(exc)
         return None
 
@@ -569,7 +569,7 @@ _RELATIVE = re.compile(RELATIVE_RAW)
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _conflict(kind: str, key: Key, message: str) -> dict[str, Any]:
@@ -769,7 +769,7 @@ class FakeNessie:
                     raise NessieProblem(404, "REFERENCE_NOT_FOUND", f"commit has no parent #{value}")
                 current = parents[int(value) - 1]
             else:
-                at = datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc) if value.isdigit() else \
+                at = datetime.fromtimestamp(int(value) / 1000, tz=UTC) if value.isdigit() else \
                     datetime.fromisoformat(value.replace("Z", "+00:00"))
                 found = next((c.hash for c in self._first_parents(current) if c.time <= at), None)
                 if found is None:
@@ -912,7 +912,7 @@ class FakeNessie:
             raise NessieProblem(400, "BAD_REQUEST", "the committer is set by the server, not by clients")
         if not (meta.get("message") or "").strip():
             raise NessieProblem(400, "BAD_REQUEST", "commitMeta.message must not be blank")
-        now = _iso(datetime.now(timezone.utc))
+        now = _iso(datetime.now(UTC))
         authors = list(meta.get("authors") or ([meta["author"]] if meta.get("author") else []))
         props = {k: [v] for k, v in (meta.get("properties") or {}).items()}
         props.update(meta.get("allProperties") or {})
@@ -990,7 +990,7 @@ class FakeNessie:
             if content["type"] == "NAMESPACE" and content.get("elements") != list(key):
                 raise NessieProblem(400, "BAD_REQUEST", "namespace elements must equal the key")
             result[key] = content
-        for key, content in result.items():
+        for key in result:
             for depth in range(1, len(key)):
                 ns = result.get(key[:depth])
                 if ns is None or ns["type"] != "NAMESPACE":

@@ -119,7 +119,7 @@ def start_s3_server(timeout: float = 30.0) -> S3Server:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
-        preexec_fn=_die_with_parent,  # own process group; never outlives a killed test run
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads yet at start; own process group; never outlives a killed test run
     )
     server = S3Server("127.0.0.1", port, process)
     deadline = time.monotonic() + timeout

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -95,7 +95,7 @@ def _log_hashes(out: str) -> list[str]:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
 
 
 # -- the branch scenario ----------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_branch_scenario(rat: Rat) -> None:
 
 def test_protected_branch_accepts_only_merges(rat: Rat) -> None:
     assert rat.ok("branch", "protect", "main") == "branch 'main' is protected\n"
-    assert "protected" in [line for line in rat.ok("branch", "list").splitlines() if " main " in line][0]
+    assert "protected" in next(line for line in rat.ok("branch", "list").splitlines() if " main " in line)
     before = rat.snapshot()
     msg = rat.fail("sql", "--branch", "main", "CREATE TABLE silver.p AS SELECT i FROM range(100) t(i)")
     assert msg == "error: branch 'main' is protected: it only changes by merges"

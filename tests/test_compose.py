@@ -215,7 +215,7 @@ def test_full_stack_services_ports_and_volumes(full: dict[str, Any]) -> None:
     assert all("profiles" not in s for n, s in services.items() if n != "dagster")
     assert set(full["volumes"]) == {"minio_data", "nessie_data", "rat_home", "dagster_storage"}
     for service in services.values():
-        for target, source in mounts(service).items():
+        for source in mounts(service).values():
             assert source.startswith("./") or source in full["volumes"], f"undeclared volume {source}"
             if source.startswith("./"):
                 assert (ROOT / source).exists(), f"bind mount source {source} is not in the repository"
@@ -270,8 +270,8 @@ def test_memory_limits_follow_the_default_profile(full: dict[str, Any], minimal:
     services = full["services"]
     name = env_of(services["jupyter"])["RAT_PROFILE"]
     profile = load_profile(name)
-    assert memory_mb(services["minio"]) == profile.minio.memory_mb  # type: ignore[union-attr]
-    assert memory_mb(services["nessie"]) == profile.nessie.memory_mb  # type: ignore[union-attr]
+    assert memory_mb(services["minio"]) == profile.minio.memory_mb
+    assert memory_mb(services["nessie"]) == profile.nessie.memory_mb
     assert memory_mb(services["jupyter"]) == profile.max_memory_mb + JUPYTER_HEADROOM_MB
     assert memory_mb(services["dagster"]) == profile.max_memory_mb + DAGSTER_HEADROOM_MB
     assert memory_mb(minimal["services"]["jupyter"]) == profile.max_memory_mb + JUPYTER_HEADROOM_MB

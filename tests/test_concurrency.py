@@ -83,11 +83,11 @@ def _worker(home: str, workspace_root: str, writer: int, barrier: Any, out: Any)
                 except RatError as exc:
                     item["error"] = type(exc).__name__
                     item["message"] = str(exc)
-                except Exception as exc:  # noqa: BLE001 - reported, and the test fails on it
+                except Exception as exc:
                     item["error"] = f"unexpected {type(exc).__name__}"
                     item["message"] = traceback.format_exc()
                 report.append(item)
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         report.append({"writer": writer, "fatal": traceback.format_exc()})
     out.put(report)
 
@@ -169,11 +169,11 @@ def test_four_processes_on_one_branch(settings: Settings, workspace: Workspace) 
                 assert r["rows"] == len(gone), (r, gone)
                 shared -= gone
 
-        got = set(session.sql("SELECT w, seq, k FROM silver.shared").relation.fetchall())  # type: ignore[union-attr]
-        assert session.sql("SELECT count(*) FROM silver.shared").relation.fetchone()[0] == len(got)  # type: ignore[union-attr]
+        got = set(session.sql("SELECT w, seq, k FROM silver.shared").relation.fetchall())
+        assert session.sql("SELECT count(*) FROM silver.shared").relation.fetchone()[0] == len(got)
         assert got == shared
         for w in range(WRITERS):
-            rows = session.sql(f"SELECT w, seq, k FROM silver.p{w}").relation.fetchall()  # type: ignore[union-attr]
+            rows = session.sql(f"SELECT w, seq, k FROM silver.p{w}").relation.fetchall()
             assert len(rows) == len(set(rows)) and set(rows) == own[w], w
 
         # Each writer's landed appends are all there (no lost update), whatever raced with them.

@@ -230,8 +230,8 @@ def _check_consistent(
         if seq_rows is not None:
             assert seq_rows[0] not in expected, "one statement landed twice"
             expected[seq_rows[0]] = seq_rows[1]
-    got = dict(reader.sql("SELECT seq, count(*) FROM bronze.crash GROUP BY seq").relation.fetchall())  # type: ignore[union-attr]
-    total = reader.sql("SELECT count(*) FROM bronze.crash").relation.fetchone()[0]  # type: ignore[union-attr]
+    got = dict(reader.sql("SELECT seq, count(*) FROM bronze.crash GROUP BY seq").relation.fetchall())
+    total = reader.sql("SELECT count(*) FROM bronze.crash").relation.fetchone()[0]
     assert got == expected
     assert total == sum(expected.values())
     return total, log
@@ -278,7 +278,7 @@ def test_sigkill_during_commits_never_corrupts(settings: Settings, workspace: Wo
             seq_rows = _rows_of(commit)
             running += seq_rows[1] if seq_rows else 0
             rel = fresh.sql("SELECT count(*), sum(hash(t)) FROM bronze.crash AS t", ref=commit.hash).relation
-            assert rel.fetchone()[0] == running  # type: ignore[union-attr]
+            assert rel.fetchone()[0] == running
     print(
         f"\n{KILLS} kills, {len(log) - 2} writer commits ({len(printed)} reported), "
         f"{report.files_deleted} orphan files collected, {time.monotonic() - started:.1f}s"

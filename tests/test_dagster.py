@@ -10,24 +10,28 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-dg = pytest.importorskip("dagster")
+if TYPE_CHECKING:
+    import dagster as dg
+else:
+    dg = pytest.importorskip("dagster")
 
-from ratatouille_nb.demo import land_csv_batches, scaffold  # noqa: E402
-from ratatouille_nb.engine.session import Session  # noqa: E402
-from ratatouille_nb.pipeline.dag import build_dag  # noqa: E402
-from ratatouille_nb.pipeline.errors import PipelineError  # noqa: E402
-from ratatouille_nb.pipeline.loader import load_project  # noqa: E402
-from ratatouille_nb.settings import Settings  # noqa: E402
-from ratatouille_nb.workspace import Workspace, init_workspace  # noqa: E402
-from ratatouille_nb.workspace.manager import register_workspace  # noqa: E402
-from ratatouille_nb.orchestration.dagster_defs import (  # noqa: E402
+from ratatouille_nb.demo import land_csv_batches, scaffold
+from ratatouille_nb.engine.session import Session
+from ratatouille_nb.orchestration.dagster_defs import (
     TESTS_CHECK,
     build_definitions,
     schedule_groups,
 )
+from ratatouille_nb.pipeline.dag import build_dag
+from ratatouille_nb.pipeline.errors import PipelineError
+from ratatouille_nb.pipeline.loader import load_project
+from ratatouille_nb.settings import Settings
+from ratatouille_nb.workspace import Workspace, init_workspace
+from ratatouille_nb.workspace.manager import register_workspace
 
 ROWS = 2000
 BRONZE = dg.AssetKey(["bronze", "raw_sales"])
@@ -72,7 +76,7 @@ def _step_failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _count(session: Session, sql: str) -> int:
-    return session.sql(sql).relation.fetchone()[0]  # type: ignore[union-attr]
+    return session.sql(sql).relation.fetchone()[0]
 
 
 def test_assets_checks_and_schedule_mirror_the_demo_dag(settings: Settings, demo: Workspace) -> None:

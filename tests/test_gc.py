@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +15,7 @@ from ratatouille_nb.catalog.gc import GcReport, collect_garbage
 from ratatouille_nb.catalog.local import ROOT_HASH
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.cli.maintenance import parse_duration
+from ratatouille_nb.engine.rows import one_row
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.engine.writer import TableWriter
 from ratatouille_nb.settings import Settings
@@ -44,11 +46,11 @@ def _snapshot_reads(session: Session) -> dict[tuple[str, str], tuple]:
     The checksum makes DuckDB open every data file (a bare count(*) may come from metadata alone).
     """
     refs = [r.name for r in session.store.list_references()] + sorted(_reachable(session))
-    out = {}
+    out: dict[tuple[str, str], tuple[Any, ...]] = {}
     for ref in refs:
         for key in sorted(session.store.contents(ref)):
             rel = session.sql(f"SELECT count(*), sum(hash(t)) FROM {key} AS t", ref=ref).relation
-            out[(ref, key)] = rel.fetchone()  # type: ignore[union-attr]
+            out[(ref, key)] = one_row(rel)
     return out
 
 
@@ -59,8 +61,8 @@ def _referenced_data_files(session: Session) -> set[str]:
     out: set[str] = set()
     for h in _reachable(session):
         tables = BranchTables(session.warehouse, session.workspace.prefix, session.store.get_commit(h).contents)
-        for key in tables.keys():
-            if tables.entry(key).view_sql is not None:  # type: ignore[union-attr]
+        for key in tables.keys():  # noqa: SIM118 - BranchTables is a catalog, not a mapping
+            if tables.entry(key).view_sql is not None:
                 continue
             out |= set(tables.load_table(key).inspect.files().column("file_path").to_pylist())
     return out

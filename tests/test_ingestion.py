@@ -52,7 +52,7 @@ def by_model(record: RunRecord) -> dict[str, Any]:
 
 
 def scalar(session: Session, sql: str) -> Any:
-    return session.sql(sql).relation.fetchone()[0]  # type: ignore[union-attr]
+    return session.sql(sql).relation.fetchone()[0]
 
 
 def head(session: Session) -> str:
@@ -285,6 +285,7 @@ def test_append_lands_pandas_polars_arrow_and_streams(session: Session, workspac
     (workspace.root / "pipelines" / "bronze" / "kinds.py").write_text(APPEND_PY)
     record = ok(run(session))
     assert by_model(record)["bronze_kinds"].rows_written == 4 * 15
+    assert record.commit_hash is not None
     commit = session.store.get_commit(record.commit_hash)
     tables = ["bronze.from_pandas", "bronze.from_polars", "bronze.from_arrow", "bronze.from_reader"]
     assert set(commit.contents) == set(tables)
@@ -321,7 +322,7 @@ def test_append_by_column_name_and_schema_evolution(session: Session, workspace:
 
 def test_excel_parser_skips_junk_rows_and_renames(tmp_path: Path) -> None:
     con = duckdb.connect()
-    path = Path(demo.land_excel(con, str(tmp_path)))
+    path = Path(str(demo.land_excel(con, str(tmp_path))))
     mapping = {"Transaction ID": "txn_id", "Qty": "quantity", "Price": "unit_price"}
     df = excel_parser(path.read_bytes(), skip_rows=3, columns_map=mapping)
     assert list(df.columns) == ["txn_id", "product_id", "quantity", "unit_price", "payment_method", "transaction_time"]
@@ -368,7 +369,7 @@ def test_csv_and_excel_of_the_same_data_have_the_same_types(tmp_path: Path) -> N
     """The demo lands both kinds into one bronze table: their columns must agree."""
     con = duckdb.connect()
     xlsx = excel_parser(
-        Path(demo.land_excel(con, str(tmp_path))).read_bytes(),
+        Path(str(demo.land_excel(con, str(tmp_path)))).read_bytes(),
         skip_rows=3,
         columns_map={"Transaction ID": "txn_id", "Qty": "quantity", "Price": "unit_price"},
     )

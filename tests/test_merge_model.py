@@ -22,7 +22,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -387,9 +387,7 @@ def test_three_way_properties(base: dict, src: dict, tgt: dict) -> None:
     assert conflicts == sorted(conflicts)
     for key in set(base) | set(src) | set(tgt):
         b, s, t = base.get(key), src.get(key), tgt.get(key)
-        if s == t:
-            assert merged.get(key) == t and key not in conflicts
-        elif s == b:
+        if s in (t, b):
             assert merged.get(key) == t and key not in conflicts
         elif t == b:
             assert merged.get(key) == s and key not in conflicts
@@ -432,11 +430,11 @@ def test_parse_ref_forms() -> None:
     assert parse_ref("main@abcdef12~1") == RefSpec("main", hash="abcdef12", back=1)
     assert parse_ref("@abcdef12") == RefSpec(None, hash="abcdef12")
     assert parse_ref("abcdef12") == RefSpec("abcdef12")
-    at = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    at = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
     assert parse_ref("main@2024-05-01T10:00") == RefSpec("main", at=at)
     assert parse_ref("main@2024-05-01T10:00:00Z") == RefSpec("main", at=at)
     assert parse_ref("main@2024-05-01T12:00:00+02:00").at == at
-    assert parse_ref("main@2024-05-01") == RefSpec("main", at=datetime(2024, 5, 1, tzinfo=timezone.utc))
+    assert parse_ref("main@2024-05-01") == RefSpec("main", at=datetime(2024, 5, 1, tzinfo=UTC))
     assert parse_ref("main*1714557600000") == RefSpec("main", at=at)
     assert parse_ref("main@2024-05-01T10:00~3") == RefSpec("main", at=at, back=3)
     for bad in ("", "   ", "main@not-a-time", "main*yesterday"):
@@ -445,7 +443,7 @@ def test_parse_ref_forms() -> None:
 
 
 def test_parse_time() -> None:
-    assert parse_time("0") == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert parse_time("0") == datetime(1970, 1, 1, tzinfo=UTC)
     assert parse_time("2024-05-01T10:00:00.5").microsecond == 500000
     assert parse_time("2024-05-01T10:00:00-01:00").utcoffset() == timedelta(hours=-1)
 
@@ -463,11 +461,11 @@ def test_resolve_expressions(store: LocalVersionStore) -> None:
     assert store.resolve(c2.upper()).hash == c2
     assert store.resolve(f"{c2}~1").hash == c1
     middle = (commits[c1].created_at + commits[c2].created_at) / 2
-    iso = datetime.fromtimestamp(middle, tz=timezone.utc).isoformat()
+    iso = datetime.fromtimestamp(middle, tz=UTC).isoformat()
     # the newest commit at or before the time, walking back from the branch head
     expected = (c1,) if commits[c2].created_at - commits[c1].created_at > 1e-5 else (c1, c2)
     assert store.resolve(f"main@{iso}").hash in expected
-    assert store.resolve(f"main@{datetime.now(timezone.utc).isoformat()}").hash == c3
+    assert store.resolve(f"main@{datetime.now(UTC).isoformat()}").hash == c3
     assert store.resolve("main@1999-01-01").hash == ROOT_HASH  # before the first commit: empty
     assert store.contents("main~3") == {}
     with pytest.raises(ReferenceNotFoundError, match="past the first commit"):

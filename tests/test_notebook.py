@@ -10,12 +10,11 @@ import pytest
 
 pytest.importorskip("IPython")
 
-from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
-from IPython.utils.capture import capture_output  # noqa: E402
-from traitlets.config import Config  # noqa: E402
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
 
-from ratatouille_nb.settings import Settings  # noqa: E402
-
+from ratatouille_nb.settings import Settings
 
 _NO_HISTORY = Config()
 _NO_HISTORY.HistoryManager.enabled = False
@@ -43,7 +42,7 @@ def shell(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     InteractiveShell.clear_instance()
 
 
-def run(sh: InteractiveShell, source: str):  # noqa: ANN201
+def run(sh: InteractiveShell, source: str):
     with capture_output() as out:
         result = sh.run_cell(source)
     return result, out

@@ -107,7 +107,7 @@ def assert_same_rows(session: Session, query: str, con: duckdb.DuckDBPyConnectio
 
 
 def scalar(session: Session, sql: str, ref: str | None = None) -> Any:
-    return session.sql(sql, ref=ref).relation.fetchone()[0]  # type: ignore[union-attr]
+    return session.sql(sql, ref=ref).relation.fetchone()[0]
 
 
 def parquet_files(settings: Settings) -> set[str]:
@@ -682,7 +682,7 @@ def test_insert_overwrite_needs_a_partitioned_table(session: Session, workspace:
     )
     ok(run(session))
     record = run(session)
-    assert record.status == "failed" and "insert_overwrite needs a partitioned table" in record.error
+    assert record.status == "failed" and "insert_overwrite needs a partitioned table" in str(record.error)
 
 
 # -- schema evolution -------------------------------------------------------------------------
@@ -739,7 +739,7 @@ def test_dropping_a_column_needs_full_refresh(session: Session, workspace: Works
     _evolve(workspace, "quantity, _batch")
     record = run(session)
     assert record.status == "failed"
-    assert "payment_method" in record.error and "--full-refresh" in record.error
+    assert "payment_method" in str(record.error) and "--full-refresh" in str(record.error)
     assert head(session) == before_head and session.contents() == before_contents
     assert parquet_files(settings) == before_files
 
@@ -756,7 +756,7 @@ def test_incompatible_type_change_needs_full_refresh(session: Session, workspace
     load_bronze(session, 2)
     _evolve(workspace, "CAST(quantity AS VARCHAR) AS quantity, _batch")
     record = run(session)
-    assert record.status == "failed" and "--full-refresh" in record.error
+    assert record.status == "failed" and "--full-refresh" in str(record.error)
     ok(run(session, full_refresh=True))
     assert ("quantity", "string", True) in session.table_stats("silver.evolving")["schema"]
 
@@ -813,14 +813,14 @@ def test_failed_run_changes_nothing(session: Session, workspace: Workspace, sett
     history = RunHistory(settings.home)
     try:
         cols, rows = history.rows("runs")
-        runs = {r[cols.index("run_id")]: dict(zip(cols, r)) for r in rows}
+        runs = {r[cols.index("run_id")]: dict(zip(cols, r, strict=False)) for r in rows}
         mcols, mrows = history.rows("run_models")
     finally:
         history.close()
     saved = runs[record.run_id]
     assert saved["status"] == "failed" and saved["commit_hash"] is None and "gold_c" in saved["error"]
     assert sum(r["status"] == "success" for r in runs.values()) == 1
-    models = {r[mcols.index("model")]: dict(zip(mcols, r)) for r in mrows if r[mcols.index("run_id")] == record.run_id}
+    models = {r[mcols.index("model")]: dict(zip(mcols, r, strict=False)) for r in mrows if r[mcols.index("run_id")] == record.run_id}
     assert {k: v["status"] for k, v in models.items()} == states
     assert models["gold_c"]["error"]
 
@@ -891,6 +891,7 @@ def test_parallel_sql_models_commit_once(settings: Settings, workspace: Workspac
         model(workspace, "silver", "by_payment.sql", "SELECT payment_method, count(*) AS n FROM {{ ref('bronze.raw_sales') }} GROUP BY 1\n")
         base = head(session)
         record = ok(run(session))
+        assert record.commit_hash is not None
         commit = session.store.get_commit(record.commit_hash)
         assert commit.parents == (base,) and set(commit.operations) == {"silver.by_store", "silver.by_payment"}
         con = plain_bronze(1)

@@ -45,7 +45,7 @@ def test_overrides_merge_and_validate(tmp_path: Path) -> None:
 def test_profile_applied_to_connection(settings: Settings, workspace: Workspace, tmp_path: Path) -> None:
     with Session(settings.with_(profile="tiny"), workspace) as s:
         assert scalar(s, "SELECT current_setting('threads')") == 1
-        limit = scalar(s, "SELECT current_setting('memory_limit')")
+        limit = str(scalar(s, "SELECT current_setting('memory_limit')"))
         assert limit.endswith("MiB") and 500 <= float(limit.split()[0]) <= 600
         assert scalar(s, "SELECT current_setting('temp_directory')") == str(settings.spill_dir)
 

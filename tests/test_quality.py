@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -265,7 +265,7 @@ def test_type_compatibility(declared: str, actual: str, ok: bool) -> None:
 
 
 def test_freshness_warn_and_error(workspace: Workspace, session: Session) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old = (now - timedelta(hours=30)).strftime("%Y-%m-%d %H:%M:%S")
     write(workspace, "silver/events.sql", f"SELECT i AS id, TIMESTAMP '{old}' - INTERVAL (i) MINUTE AS loaded_at FROM range(3) t(i)")
     write(workspace, "silver/events.yaml", """

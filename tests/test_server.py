@@ -18,12 +18,12 @@ import nbformat
 import pytest
 
 pytest.importorskip("jupyter_server")
-from pytest_jupyter.jupyter_server import *  # noqa: E402,F403 - fixtures for this module only
+from pytest_jupyter.jupyter_server import *  # noqa: F403 - fixtures for this module only
 
-from ratatouille_nb.engine.session import Session  # noqa: E402
-from ratatouille_nb.server.service import ApiError, resolve_notebook  # noqa: E402
-from ratatouille_nb.settings import Settings  # noqa: E402
-from ratatouille_nb.workspace import Workspace, init_workspace  # noqa: E402
+from ratatouille_nb.engine.session import Session
+from ratatouille_nb.server.service import ApiError, resolve_notebook
+from ratatouille_nb.settings import Settings
+from ratatouille_nb.workspace import Workspace, init_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER_CONFIG = REPO / "jupyter-config" / "server-config" / "ratatouille_nb.json"
@@ -31,7 +31,7 @@ SERVER_CONFIG = REPO / "jupyter-config" / "server-config" / "ratatouille_nb.json
 Api = Callable[..., tuple[int, Any]]
 
 
-@pytest.fixture
+@pytest.fixture  # type: ignore[no-redef]  # overrides pytest-jupyter's fixture
 def jp_server_config() -> dict[str, Any]:
     """The config file the package ships, so these tests also prove it enables the extension."""
     return json.loads(SERVER_CONFIG.read_text())
@@ -149,7 +149,7 @@ def test_inserted_query_runs(api: Api, lakehouse: Workspace, settings: Settings)
     query = api("GET", "products", "sales_kpis")[1]["query"]
     assert query.startswith("%%rat sql\n")
     with Session(settings, lakehouse) as s:
-        assert s.sql(query.split("\n", 1)[1]).relation.fetchall()[:1] != []  # type: ignore[union-attr]
+        assert s.sql(query.split("\n", 1)[1]).relation.fetchall()[:1] != []
 
 
 def test_product_detail_unknown_and_invalid_names(api: Api, lakehouse: Workspace, raw_fetch: Any, jp_auth_header: dict) -> None:
@@ -206,7 +206,7 @@ def test_cookie_sessions_need_the_xsrf_token(raw_fetch: Any, jp_serverapp: Any, 
     """A browser (cookie) session may POST only with Jupyter's XSRF token, as JupyterLab sends it."""
     write_notebook(jp_root_dir / "explore.ipynb", PROMOTABLE)
     login_page = raw_fetch("/login")
-    xsrf = re.search(r"_xsrf=([^;]+)", login_page.headers.get("Set-Cookie", "")).group(1)  # type: ignore[union-attr]
+    xsrf = re.search(r"_xsrf=([^;]+)", login_page.headers.get("Set-Cookie", "")).group(1)
     token = jp_serverapp.identity_provider.token
     login = raw_fetch(
         "/login", method="POST", body=f"password={token}&_xsrf={xsrf}", headers={"Cookie": f"_xsrf={xsrf}"}
@@ -326,9 +326,8 @@ def test_promote_round_trip_through_the_endpoint(
     api: Api, lakehouse: Workspace, settings: Settings, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Notebook cells run, promoted over REST, rebuilt from the files on a fresh branch: same tables."""
-    from tests.test_export import make_notebook, run_notebook_cells
-
     from ratatouille_nb.pipeline.build import build
+    from tests.test_export import make_notebook, run_notebook_cells
 
     nb = make_notebook(jp_root_dir / "orders.ipynb")
     run_notebook_cells(nb, settings, lakehouse, monkeypatch)
@@ -342,8 +341,8 @@ def test_promote_round_trip_through_the_endpoint(
         built = build(s)
         assert built.published, built.reason
         for table in ("bronze.orders", "silver.orders", "gold.customer_totals"):
-            left = s.sql(f"SELECT * FROM {table} ORDER BY ALL", ref="workspace/acme").relation.fetchall()  # type: ignore[union-attr]
-            right = s.sql(f"SELECT * FROM {table} ORDER BY ALL", ref="fresh").relation.fetchall()  # type: ignore[union-attr]
+            left = s.sql(f"SELECT * FROM {table} ORDER BY ALL", ref="workspace/acme").relation.fetchall()
+            right = s.sql(f"SELECT * FROM {table} ORDER BY ALL", ref="fresh").relation.fetchall()
             assert left == right, table
 
 

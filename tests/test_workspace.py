@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def test_find_workspace_by_name_path_and_upward(settings: Settings, tmp_path: Pa
     assert find_workspace(settings, cwd=ws.root / "pipelines" / "silver").root == ws.root
     with pytest.raises(WorkspaceError, match="not found"):
         find_workspace(settings.with_(workspace="nope"))
-    with pytest.raises(WorkspaceError, match="no workspace.yaml"):
+    with pytest.raises(WorkspaceError, match=re.escape("no workspace.yaml")):
         find_workspace(settings, cwd=tmp_path)
 
 

@@ -27,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("RAT_CHROMIUM", "/usr/bin/chromium")
@@ -92,7 +93,7 @@ def build_demo(tmp: Path) -> tuple[Path, Path]:
 
 
 def write_notebook(path: Path) -> None:
-    cells = [
+    cells: list[dict[str, Any]] = [
         {"cell_type": "code", "id": f"cell-{i}", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
         for i, (src, _) in enumerate(CELLS)
     ]
@@ -158,7 +159,7 @@ class Lab:
             jar = http.cookiejar.CookieJar()
             opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
             opener.open(f"{self.url}/lab", timeout=10).close()  # sets the _xsrf cookie
-            xsrf = next((c.value for c in jar if c.name == "_xsrf"), "")
+            xsrf = next((c.value or "" for c in jar if c.name == "_xsrf"), "")
             with opener.open(f"{self.url}/api/kernels", timeout=5) as r:
                 kernels = json.load(r)
             for k in kernels:
@@ -182,7 +183,7 @@ class Lab:
 # -- the browser --------------------------------------------------------------------------------
 
 
-def wait_idle(page, timeout: float = 120) -> None:  # noqa: ANN001
+def wait_idle(page, timeout: float = 120) -> None:
     """The status bar's kernel status; the cell prompt says idle too early (dropped Shift+Enter)."""
     page.wait_for_function(
         "() => (document.querySelector('#jp-main-statusbar')?.innerText || '').includes('(ipykernel) | Idle')",
@@ -190,7 +191,7 @@ def wait_idle(page, timeout: float = 120) -> None:  # noqa: ANN001
     )
 
 
-def run_cell(page, index: int, timeout: float = 240):  # noqa: ANN001, ANN201
+def run_cell(page, index: int, timeout: float = 240):
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
     cell.scroll_into_view_if_needed()
     wait_idle(page)
@@ -215,7 +216,7 @@ def run_cell(page, index: int, timeout: float = 240):  # noqa: ANN001, ANN201
     return cell
 
 
-def shoot(page, cell, name: str, out: Path) -> Path:  # noqa: ANN001
+def shoot(page, cell, name: str, out: Path) -> Path:
     area = cell.locator(".jp-OutputArea")
     area.scroll_into_view_if_needed()
     page.mouse.move(2, 2)  # no hover highlight on the shot
@@ -290,7 +291,7 @@ def drive(url: str, out: Path, debug_dir: Path | None = None) -> list[Path]:
     return shots
 
 
-def click_node(page, cell, node_id: str) -> None:  # noqa: ANN001
+def click_node(page, cell, node_id: str) -> None:
     """A real mouse click on a node of the cytoscape canvas."""
     canvas = cell.locator(".rat-lineage-canvas")
     canvas.scroll_into_view_if_needed()

@@ -13,13 +13,14 @@ from ratatouille_nb.catalog.models import ColumnChange, TableDiff, TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
 
 if TYPE_CHECKING:
+    from pyiceberg.io import FileIO
     from pyiceberg.table.metadata import TableMetadata
 
     from ratatouille_nb.catalog.base import VersionStore
     from ratatouille_nb.storage.warehouse import Warehouse
 
 
-def _files(io: object, meta: TableMetadata | None) -> dict[str, int]:
+def _files(io: FileIO, meta: TableMetadata | None) -> dict[str, int]:
     if meta is None or meta.current_snapshot() is None:
         return {}
     out: dict[str, int] = {}
@@ -33,7 +34,7 @@ def _columns(meta: TableMetadata | None) -> dict[str, str]:
     return {f.name: str(f.field_type) for f in meta.schema().fields} if meta is not None else {}
 
 
-def table_diff(io: object, key: str, old: TableEntry | None, new: TableEntry | None) -> TableDiff:
+def table_diff(io: FileIO, key: str, old: TableEntry | None, new: TableEntry | None) -> TableDiff:
     """Compare two versions of one table."""
     status = "added" if old is None else "removed" if new is None else "changed"
     if (old is not None and old.is_view) or (new is not None and new.is_view):

@@ -40,7 +40,7 @@ from ratatouille_nb.catalog.tables import read_metadata
 from ratatouille_nb.errors import CatalogError
 
 if TYPE_CHECKING:
-    from ratatouille_nb.catalog.local import LocalVersionStore
+    from ratatouille_nb.catalog.base import VersionStore
     from ratatouille_nb.storage.warehouse import Warehouse
 
 # pyiceberg's file names: table metadata, manifest lists, manifests.
@@ -102,7 +102,7 @@ def product_pins(home: Path) -> list[TableEntry]:
         out = []
         for table, snap_col in (("products", "iceberg_snapshot_id"), ("product_refreshes", "snapshot_id")):
             try:
-                rows = con.execute(f"SELECT metadata_location, {snap_col} FROM {table}").fetchall()  # noqa: S608
+                rows = con.execute(f"SELECT metadata_location, {snap_col} FROM {table}").fetchall()
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):
                     continue
@@ -113,7 +113,7 @@ def product_pins(home: Path) -> list[TableEntry]:
         con.close()
 
 
-def reachable_commits(store: LocalVersionStore) -> list[str]:
+def reachable_commits(store: VersionStore) -> list[str]:
     """Hashes of every commit reachable from any branch or tag head, through all parents."""
     seen: set[str] = set()
     order: list[str] = []
@@ -148,7 +148,7 @@ class _LiveSet:
         self._metadata_done.add(location)
         try:
             meta = read_metadata(self.io, location)
-        except Exception as exc:  # noqa: BLE001 - any unreadable live file must stop gc
+        except Exception as exc:
             raise CatalogError(
                 f"gc stopped before deleting anything: cannot read the metadata of table {key} at {location}: {exc}",
                 hint="a commit points at a missing or damaged file; fix or drop that table first",
@@ -179,7 +179,7 @@ class _LiveSet:
                 self._manifests_done.add(path)
                 for item in manifest.fetch_manifest_entry(self.io, discard_deleted=True):
                     self.files.add(_norm(item.data_file.file_path))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CatalogError(
                 f"gc stopped before deleting anything: cannot read the manifests of table {key} "
                 f"(snapshot {snapshot.snapshot_id}): {exc}",
@@ -188,7 +188,7 @@ class _LiveSet:
 
 
 def collect_garbage(
-    store: LocalVersionStore,
+    store: VersionStore,
     warehouse: Warehouse,
     *,
     older_than_seconds: float = 3600,

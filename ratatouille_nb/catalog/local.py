@@ -182,7 +182,7 @@ class LocalVersionStore(VersionStore):
             if self._ref_row(cur, name) is not None:
                 raise ReferenceExistsError(f"a branch or tag named '{name}' already exists")
             cur.execute("INSERT INTO refs VALUES (?, ?, ?, 0)", (name, kind, start.hash))
-        return Reference(name=name, kind=kind, hash=start.hash)  # type: ignore[arg-type]
+        return Reference(name=name, kind=kind, hash=start.hash)
 
     def delete_reference(self, name: str) -> None:
         if name == self.default_branch:
@@ -249,7 +249,7 @@ class LocalVersionStore(VersionStore):
         return commit
 
     def log(self, expr: str, limit: int | None = None) -> list[Commit]:
-        out = []
+        out: list[Commit] = []
         commit: Commit | None = self.resolve(expr)
         while commit is not None and commit.hash != ROOT_HASH and (limit is None or len(out) < limit):
             out.append(commit)
@@ -302,12 +302,12 @@ class LocalVersionStore(VersionStore):
         tgt_ref = self.get_reference(target)
         if tgt_ref.kind != "branch":
             raise ReferenceNotFoundError(f"'{target}' is a tag; merge into a branch")
-        if source == target or src.hash == tgt_ref.hash and parse_ref(source).name == target:
+        if source == target or (src.hash == tgt_ref.hash and parse_ref(source).name == target):
             raise InvalidNameError(f"cannot merge '{source}' into itself")
         with self._write() as cur:
-            tgt_ref = self._ref_row(cur, target)
-            assert tgt_ref is not None
-            tgt = self.get_commit(tgt_ref.hash)
+            locked = self._ref_row(cur, target)
+            assert locked is not None
+            tgt = self.get_commit(locked.hash)
             bases = self._best_common_ancestors(src.hash, tgt.hash)
             if src.hash in bases:
                 return MergeResult(source=source, target=target, kind="up-to-date", commit=tgt)

@@ -89,7 +89,7 @@ def best_common_ancestors(a: str, b: str, parents: Parents) -> list[str]:
     for h in common:
         frontier = [p for p in parents(h) if p not in redundant]
         while frontier:
-            nxt = []
+            nxt: list[str] = []
             for p in frontier:
                 if p not in redundant:
                     redundant.add(p)

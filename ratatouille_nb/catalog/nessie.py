@@ -40,7 +40,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ratatouille_nb.catalog.base import StaleHeadError, VersionStore
@@ -118,7 +118,7 @@ def _parse_time(text: str | None) -> float:
 
 def _iso_instant(when: datetime) -> str:
     """Nessie's relative-commit timestamp form: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC)."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _meta_from_log_entry(entry: Mapping[str, Any]) -> tuple[str, _Meta]:
@@ -128,9 +128,7 @@ def _meta_from_log_entry(entry: Mapping[str, Any]) -> tuple[str, _Meta]:
     if not parents and entry.get("parentCommitHash"):
         parents = [entry["parentCommitHash"]]
     authors = meta.get("authors") or ([meta["author"]] if meta.get("author") else [])
-    props: dict[str, str] = {}
-    for k, v in (meta.get("properties") or {}).items():
-        props[k] = v
+    props: dict[str, str] = dict(meta.get("properties") or {})
     for k, values in (meta.get("allProperties") or {}).items():
         if values:
             props[k] = values[0]
@@ -596,7 +594,7 @@ class NessieVersionStore(VersionStore):
             tgt_ref = self.get_reference(target)
             if tgt_ref.kind != "branch":
                 raise ReferenceNotFoundError(f"'{target}' is a tag; merge into a branch")
-            if source == target or src.hash == tgt_ref.hash and parse_ref(source).name == target:
+            if source == target or (src.hash == tgt_ref.hash and parse_ref(source).name == target):
                 raise InvalidNameError(f"cannot merge '{source}' into itself")
             tgt = self.get_commit(tgt_ref.hash)
             bases = self._best_common_ancestors(src.hash, tgt.hash)

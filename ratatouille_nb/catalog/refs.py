@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ratatouille_nb.errors import InvalidNameError, ReferenceNotFoundError
 
@@ -21,7 +21,7 @@ def validate_ref_name(name: str) -> str:
         problem = "is longer than 200 characters"
     elif name.startswith("/") or name.endswith("/") or "//" in name:
         problem = "has an empty path segment"
-    elif ".." in name or "@{" in name or name.endswith(".lock") or name.endswith("."):
+    elif ".." in name or "@{" in name or name.endswith((".lock", ".")):
         problem = "contains '..', '@{', or ends with '.' or '.lock'"
     elif any(not _SEGMENT_RE.match(seg) for seg in name.split("/")):
         problem = "segments must start with a letter or digit and use only letters, digits, '.', '_', '-'"
@@ -45,12 +45,12 @@ class RefSpec:
 def parse_time(text: str) -> datetime:
     """ISO-8601 (date or date-time, naive = UTC) or epoch milliseconds."""
     if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ReferenceNotFoundError(f"'{text}' is neither a commit hash nor a timestamp") from exc
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def parse_ref(expr: str) -> RefSpec:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -34,7 +34,8 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     ) -> None:
         """Lineage of the workspace's tables: the whole graph, or MODEL (pipeline name or layer.table)
         with its upstream and downstream."""
-        from ratatouille_nb.lineage import LineageError, build_lineage, lineage as lineage_of, producing_run
+        from ratatouille_nb.lineage import LineageError, build_lineage, producing_run
+        from ratatouille_nb.lineage import lineage as lineage_of
 
         if snapshot is not None and not show_run:
             raise LineageError("--snapshot goes with --run", hint="e.g. `rat lineage silver.sales --run --snapshot 123`")
@@ -60,7 +61,7 @@ def _echo_run(table: str, snapshot: int | None, found: Any, fmt: str, ref: str) 
         what = f"snapshot {snapshot}" if snapshot is not None else f"the current snapshot on '{ref}'"
         click.echo(f"no recorded run produced {what} of {table} (written with `rat sql` or outside a run?)")
         return
-    when = datetime.fromtimestamp(found.finished_at or found.started_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = datetime.fromtimestamp(found.finished_at or found.started_at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     commit = (found.commit_hash or "")[:12] or "no commit"
     click.echo(f"{table} @ snapshot {found.snapshot_id}")
     click.echo(f"  produced by run {found.run_id} (rat {found.command} on {found.branch}, {when}, commit {commit})")

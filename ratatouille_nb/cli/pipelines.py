@@ -6,8 +6,8 @@ import io
 import textwrap
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -84,7 +84,6 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         """
         from ratatouille_nb.pipeline.errors import ModelRunError
         from ratatouille_nb.pipeline.executor import Runner
-        from ratatouille_nb.pipeline.runs import ModelRun
 
         values = parse_vars(variables)
         started = time.perf_counter()

@@ -48,7 +48,8 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
             rows = []
             for name in svc.readable():
                 info = svc.show(name)
-                rows.append((name, info["versions"][-1]["version"], info["owner"], info["access"], _age(info["freshness_seconds"]), (info["description"] or "")[:50]))
+                latest = info["versions"][-1]["version"]
+                rows.append((name, latest, info["owner"], info["access"], _age(info["freshness_seconds"]), (info["description"] or "")[:50]))
             if not rows:
                 click.echo("no products visible to this workspace")
                 return

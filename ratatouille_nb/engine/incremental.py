@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ratatouille_nb.engine.duckerrors import duck_error
+from ratatouille_nb.engine.rows import one_row, scalar
 from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
 from ratatouille_nb.engine.writer import TableWriter, WriteOutcome, _file_list, identity_partition_columns
 from ratatouille_nb.errors import SqlError
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
+    from pyiceberg.types import IcebergType
 
 _WIDENINGS = {("int", "long"), ("float", "double")}
 
@@ -43,7 +45,7 @@ class IncrementalWriter(TableWriter):
 
     # -- schema -------------------------------------------------------------------------------
 
-    def _iceberg_types(self, columns: list[tuple[str, str]]) -> dict[str, object]:
+    def _iceberg_types(self, columns: list[tuple[str, str]]) -> dict[str, IcebergType]:
         from pyiceberg.catalog import Catalog
 
         probe = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t in columns)
@@ -118,10 +120,11 @@ class IncrementalWriter(TableWriter):
         folder = self.spill_dir / f"batch-{uuid.uuid4().hex[:12]}"
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            rows, files = self.con.execute(
+            rows, files = one_row(
+                self.con,
                 f"COPY ({select_sql}) TO '{folder}' (FORMAT parquet, FILENAME_PATTERN 'b-{{uuid}}', "
-                f"FILE_SIZE_BYTES '{self.resources.target_file_size_mb}MB', RETURN_FILES true)"
-            ).fetchone()
+                f"FILE_SIZE_BYTES '{self.resources.target_file_size_mb}MB', RETURN_FILES true)",
+            )
         except duckdb.Error as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise duck_error(exc, statement) from None
@@ -157,7 +160,7 @@ class IncrementalWriter(TableWriter):
                 return WriteOutcome(key, "merge", 0)
             batch = f"read_parquet({_file_list(batch_files)})"
             keys = _cols(unique_key)
-            dupes = self.con.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {batch} GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+            dupes = scalar(self.con, f"SELECT count(*) FROM (SELECT {keys} FROM {batch} GROUP BY ALL HAVING count(*) > 1)")
             if dupes:
                 raise SqlError(
                     f"{key}: {dupes} unique_key value(s) appear more than once in the new rows; a merge needs one row per key",
@@ -172,7 +175,8 @@ class IncrementalWriter(TableWriter):
                         f"SELECT filename, count(*) FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false, union_by_name=true) "
                         f"WHERE ({keys}) IN (SELECT ({keys}) FROM {batch}) GROUP BY filename"
                         if len(unique_key) > 1
-                        else f"SELECT filename, count(*) FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false, union_by_name=true) "
+                        else f"SELECT filename, count(*) FROM read_parquet({_file_list(list(live))}, filename=true, "
+                        "hive_partitioning=false, union_by_name=true) "
                         f"WHERE {keys} IN (SELECT {keys} FROM {batch}) GROUP BY filename"
                     ).fetchall()
                 except duckdb.Error as exc:

@@ -19,7 +19,7 @@ class StatementResult:
 
     statement: str
     ref: str
-    relation: duckdb.DuckDBPyRelation | None = None
+    query: duckdb.DuckDBPyRelation | None = None
     writes: list[WriteOutcome] = field(default_factory=list)
     commit: Commit | None = None
     elapsed: float = 0.0
@@ -27,13 +27,22 @@ class StatementResult:
 
     @property
     def is_query(self) -> bool:
-        return self.relation is not None
+        return self.query is not None
+
+    @property
+    def relation(self) -> duckdb.DuckDBPyRelation:
+        """The rows of a query (a write has none: see `writes` and `commit`)."""
+        if self.query is None:
+            from ratatouille_nb.errors import SqlError
+
+            raise SqlError("the statement wrote tables and returned no rows", statement=self.statement)
+        return self.query
 
     @property
     def columns(self) -> list[tuple[str, str]]:
-        if self.relation is None:
+        if self.query is None:
             return [("table", "VARCHAR"), ("operation", "VARCHAR"), ("rows", "BIGINT")]
-        return [(n, str(t)) for n, t in zip(self.relation.columns, self.relation.types)]
+        return [(n, str(t)) for n, t in zip(self.query.columns, self.query.types, strict=True)]
 
     def _summary_table(self) -> pa.Table:
         import pyarrow as pa
@@ -47,23 +56,23 @@ class StatementResult:
         )
 
     def arrow(self) -> pa.Table:
-        if self.relation is None:
+        if self.query is None:
             return self._summary_table()
-        return self.relation.to_arrow_table()
+        return self.query.to_arrow_table()
 
     def record_batches(self, batch_size: int = 100_000) -> pa.RecordBatchReader:
         """Stream rows without materialising them (for CSV/JSON export of big results)."""
-        if self.relation is None:
+        if self.query is None:
             return self._summary_table().to_reader()
-        return self.relation.to_arrow_reader(batch_size)
+        return self.query.to_arrow_reader(batch_size)
 
     def df(self) -> Any:
-        return self.arrow().to_pandas() if self.relation is None else self.relation.df()
+        return self.arrow().to_pandas() if self.query is None else self.query.df()
 
     def pl(self) -> Any:
         import polars as pl
 
-        return pl.from_arrow(self.arrow()) if self.relation is None else self.relation.pl()
+        return pl.from_arrow(self.arrow()) if self.query is None else self.query.pl()
 
     def to(self, kind: str) -> Any:
         """'pandas' | 'polars' | 'arrow'."""

@@ -17,8 +17,8 @@ from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.refs import parse_ref
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
 from ratatouille_nb.engine.result import StatementResult
-from ratatouille_nb.engine.statements import Statement, classify, split_statements
 from ratatouille_nb.engine.sqltypes import duck_type_of, quote_ident
+from ratatouille_nb.engine.statements import Statement, classify, split_statements
 from ratatouille_nb.errors import ReferenceNotFoundError, SqlError, TableNotFoundError
 from ratatouille_nb.resources import ResourceConfig, load_profile
 from ratatouille_nb.settings import Settings
@@ -199,7 +199,7 @@ class Session:
             self.bind(text, contents)
             try:
                 if stmt.kind == "query":
-                    result.relation = self.con.sql(text)
+                    result.query = self.con.sql(text)
                 else:
                     self.con.execute(text)
             except duckdb.CatalogException as exc:

@@ -80,9 +80,9 @@ def classify(sql: str) -> Statement:
     if isinstance(tree, exp.Create) and (tree.args.get("kind") or "").upper() == "TABLE":
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         key = _key(target)
-        if key is None or tree.args.get("properties") and any(
+        if key is None or (tree.args.get("properties") and any(
             isinstance(p, exp.TemporaryProperty) for p in tree.args["properties"].expressions
-        ):
+        )):
             return Statement(sql=sql, kind="local")
         validate_table_key(key)
         defs = []
@@ -144,8 +144,9 @@ def classify(sql: str) -> Statement:
         )
     if isinstance(tree, exp.Drop) and (tree.args.get("kind") or "").upper() == "TABLE":
         tables = tree.args.get("tables") or ([tree.this] if tree.this is not None else [])
-        keys = [_key(t) for t in tables]
-        if not keys or any(k is None for k in keys):
+        found = [_key(t) for t in tables]
+        keys = [k for k in found if k is not None]
+        if not keys or len(keys) != len(found):
             return Statement(sql=sql, kind="local")
         if len(keys) > 1:
             raise UnsupportedStatementError("drop one table per statement", statement=sql)

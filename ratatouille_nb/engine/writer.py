@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ratatouille_nb.engine.duckerrors import duck_error
+from ratatouille_nb.engine.rows import one_row
 from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
 from ratatouille_nb.errors import SqlError, TableExistsError, TableNotFoundError
 
 if TYPE_CHECKING:
-    from ratatouille_nb.catalog.transaction import TableTransaction
+    from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
 
+    from ratatouille_nb.catalog.transaction import TableTransaction
     from ratatouille_nb.resources import ResourceConfig
 
 
@@ -41,7 +43,7 @@ def _file_list(paths: list[str]) -> str:
     return "[" + ", ".join(_sql_str(p) for p in paths) + "]"
 
 
-def partition_spec_for(schema: Schema, columns: list[str]) -> object:
+def partition_spec_for(schema: Schema, columns: list[str]) -> PartitionSpec:
     """Identity partitioning on the given columns (the workspace layer's `partition_by`)."""
     from pyiceberg.partitioning import PartitionField, PartitionSpec
     from pyiceberg.transforms import IdentityTransform
@@ -128,7 +130,7 @@ class TableWriter:
         if schema is not None:
             options.append(field_ids_option(schema))
         try:
-            rows, files = self.con.execute(f"COPY ({select_sql}) TO {_sql_str(folder)} ({', '.join(options)})").fetchone()
+            rows, files = one_row(self.con, f"COPY ({select_sql}) TO {_sql_str(folder)} ({', '.join(options)})")
         except duckdb.Error as exc:
             raise duck_error(exc, statement) from None
         return int(rows), list(files)
@@ -206,7 +208,7 @@ class TableWriter:
         return WriteOutcome(key, "replace" if existed else "create", rows)
 
     def _overwrite_all(self, key: str, table: Table, select: str | None, statement: str) -> WriteOutcome:
-        rows, files = (0, [])
+        rows, files = 0, list[str]()
         if select is not None:
             rows, files = self.copy_into(table.location(), select, identity_partition_columns(table), statement, schema=table.schema())
         old_files = [task.file for task in table.scan().plan_files()]
@@ -248,13 +250,12 @@ class TableWriter:
         from pyiceberg.expressions import AlwaysTrue
         from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-        with self.txn.lock, table.transaction() as tx:
-            with tx.update_snapshot().overwrite() as overwrite:
-                overwrite.delete_by_predicate(AlwaysTrue())
-                for data_file in deleted:
-                    overwrite.delete_data_file(data_file)
-                for path in added_paths:
-                    overwrite.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
+        with self.txn.lock, table.transaction() as tx, tx.update_snapshot().overwrite() as overwrite:
+            overwrite.delete_by_predicate(AlwaysTrue())
+            for data_file in deleted:
+                overwrite.delete_data_file(data_file)
+            for path in added_paths:
+                overwrite.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
 
     def _matching_files(self, table: Table, where_sql: str | None, statement: str) -> tuple[list, dict[str, int]]:
         """Data files holding rows that match WHERE, with their match counts (reads no other column)."""

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.errors import RatError, TableNotFoundError
 from ratatouille_nb.lineage.columns import SOURCE_SCHEMA, ColumnAnalysis, analyze, tables_read
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ratatouille_nb.pipeline.loader import Project
     from ratatouille_nb.pipeline.model import Model
 
-EdgeLike = Union[LineageEdge, tuple[str, str], tuple[str, str, str]]
+EdgeLike = LineageEdge | tuple[str, str] | tuple[str, str, str]
 EdgeProvider = Callable[["Session", str], Iterable[EdgeLike]]
 
 _EDGE_PROVIDERS: list[EdgeProvider] = []
@@ -211,7 +211,7 @@ def build_lineage(
 
     # Edges from the caller and from registered providers (cross-workspace products, …).
     edges: list[EdgeLike] = list(extra_edges or ())
-    for provider in list(_EDGE_PROVIDERS):
+    for provider in _EDGE_PROVIDERS:
         edges += list(provider(session, ref) or ())
     for edge in edges:
         src, dst, kind = _edge_tuple(edge)
@@ -301,7 +301,7 @@ def _edge_tuple(edge: EdgeLike) -> tuple[str, str, str]:
     if isinstance(edge, LineageEdge):
         return edge.source, edge.target, edge.kind
     if isinstance(edge, tuple) and len(edge) in (2, 3) and all(isinstance(p, str) for p in edge):
-        return edge[0], edge[1], edge[2] if len(edge) == 3 else "ref"  # type: ignore[misc]
+        return edge[0], edge[1], edge[2] if len(edge) == 3 else "ref"
     raise LineageError(f"an extra lineage edge must be (from_node, to_node[, kind]), not {edge!r}")
 
 

@@ -72,7 +72,7 @@ def analyze(sql: str, schemas: Schemas) -> ColumnAnalysis:
         attempts.append(guessed)
     for i, attempt in enumerate(attempts):
         try:
-            schema = MappingSchema(_nest(attempt), dialect=DIALECT)
+            schema = MappingSchema(dict(_nest(attempt)), dialect=DIALECT)
             qualified = qualify(tree.copy(), dialect=DIALECT, schema=schema, validate_qualify_columns=False, identify=False)
             scope = build_scope(qualified)
             break
@@ -134,7 +134,7 @@ def _trace(index: int, scope: Any, schema: Any, case: dict[str, str]) -> set[tup
     try:
         root = to_node(index, scope=scope, dialect=DIALECT, schema=schema, trim_selects=False)
     except TypeError:  # sqlglot releases before `schema` was a parameter
-        root = to_node(index, scope=scope, dialect=DIALECT, trim_selects=False)
+        root = to_node(index, scope=scope, dialect=DIALECT, trim_selects=False)  # type: ignore[call-arg]
     found: set[tuple[str, str]] = set()
     for node in root.walk():
         if node.downstream or not isinstance(node.expression, exp.Table):

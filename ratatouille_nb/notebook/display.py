@@ -46,7 +46,8 @@ class ResultInfo:
                 f"<li><b>{html.escape(w.table)}</b>: {html.escape(w.operation)} ({w.rows:,} rows)</li>" for w in self.writes
             )
             commit = f" · commit <code>{html.escape(self.commit[:12])}</code>" if self.commit else ""
-            return f"{_STYLE}<div class='rat-result'><ul>{items}</ul><div class='rat-meta'>branch {html.escape(self.branch)}{commit} · {self.elapsed * 1000:.0f} ms</div></div>"
+            meta = f"branch {html.escape(self.branch)}{commit} · {self.elapsed * 1000:.0f} ms"
+            return f"{_STYLE}<div class='rat-result'><ul>{items}</ul><div class='rat-meta'>{meta}</div></div>"
         head = "".join(f"<th>{html.escape(n)}<br><small>{html.escape(t)}</small></th>" for n, t in self.columns)
         body = "".join(
             "<tr>" + "".join(f"<td>{'NULL' if v is None else html.escape(str(v))}</td>" for v in row) + "</tr>"
@@ -63,7 +64,7 @@ class ResultInfo:
     def to_text(self) -> str:
         if self.writes:
             lines = [f"{w.table}: {w.operation} ({w.rows:,} rows)" for w in self.writes]
-            return "\n".join(lines + [f"branch {self.branch}" + (f", commit {self.commit[:12]}" if self.commit else "")])
+            return "\n".join([*lines, f"branch {self.branch}" + (f", commit {self.commit[:12]}" if self.commit else "")])
         from io import StringIO
 
         from ratatouille_nb.cli.output import render_table

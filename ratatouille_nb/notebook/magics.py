@@ -16,6 +16,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import HTML, display
 from traitlets import Int
 
+from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.errors import RatError
 from ratatouille_nb.notebook.context import CONTEXT
 
@@ -87,6 +88,10 @@ class RatMagics(Magics):
     displaylimit = Int(10, help="Rows shown in a result table.").tag(config=True)
     autolimit = Int(100_000, help="Rows fetched into Python when no --limit is given (0 = all).").tag(config=True)
 
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
+
     @line_cell_magic
     def rat(self, line: str = "", cell: str | None = None) -> Any:
         try:
@@ -126,7 +131,7 @@ class RatMagics(Magics):
         if not source.strip():
             raise UsageError("%%rat sql needs a query (in the cell, or after `%rat sql` on the line)")
         session = CONTEXT.session
-        sql = render_cell(source, self.shell.user_ns, self._ref)
+        sql = render_cell(source, self._user_ns, self._ref)
         started = time.perf_counter()
         reset_peak()
         if args.save:
@@ -147,7 +152,7 @@ class RatMagics(Magics):
             truncated = limit
         total = table.num_rows if truncated is None else None
         if truncated is not None:
-            total = result.relation.aggregate("count(*)").fetchone()[0]
+            total = scalar(result.relation.aggregate("count(*)"))
         value: Any = {"arrow": lambda: table, "polars": lambda: __import__("polars").from_arrow(table), "pandas": table.to_pandas}[kind]()
         preview = table.slice(0, self.displaylimit).to_pylist()
         info = ResultInfo(
@@ -161,7 +166,7 @@ class RatMagics(Magics):
             truncated_at=truncated,
         )
         if args.output:
-            self.shell.user_ns[args.output] = value
+            self._user_ns[args.output] = value
         if kind == "pandas":
             return _frame_with_info(value, info)
         display(_Rich(info))
@@ -229,10 +234,9 @@ class RatMagics(Magics):
         return LineageGraphWidget.for_session(CONTEXT.session, model=args.model, columns=args.columns)
 
     def _pipeline(self, verb: str, args: argparse.Namespace) -> Any:
-        from ratatouille_nb.notebook.widgets.progress import run_with_progress
-
         # The live display is the output; the record is in `rat.last_run` (and the run history).
         from ratatouille_nb.api import rat
+        from ratatouille_nb.notebook.widgets.progress import run_with_progress
 
         rat.last_run = run_with_progress(CONTEXT.session, verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
         return None
@@ -274,7 +278,7 @@ class RatMagics(Magics):
         import os
         from pathlib import Path
 
-        for candidate in (self.shell.user_ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"), self.shell.user_ns.get("__vsc_ipynb_file__")):
+        for candidate in (self._user_ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"), self._user_ns.get("__vsc_ipynb_file__")):
             if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
                 return Path(candidate)
         raise UsageError("cannot tell which notebook is running; use `rat promote NOTEBOOK.ipynb` from a terminal")

@@ -49,7 +49,7 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEAM_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class RatResource(dg.ConfigurableResource):  # type: ignore[misc]
+class RatResource(dg.ConfigurableResource):
     """Which lakehouse and workspace a run writes to; unset fields fall back to RAT_* variables.
 
     Catalog and storage settings (`RAT_CATALOG`, `NESSIE_URI`, `RAT_WAREHOUSE`, `S3_*`) always come
@@ -75,11 +75,11 @@ class RatResource(dg.ConfigurableResource):  # type: ignore[misc]
             session.close()
 
 
-class RatRunConfig(dg.Config):  # type: ignore[misc]
+class RatRunConfig(dg.Config):
     """Per-run options, the same as `rat build`'s flags."""
 
     full_refresh: bool = False
-    variables: dict[str, str] = {}
+    variables: dict[str, str] = {}  # noqa: RUF012 - pydantic (dg.Config) copies field defaults
     test: bool = True
 
 
@@ -171,7 +171,7 @@ def _spec(workspace: Workspace, dag: Dag, model: Model) -> dg.AssetSpec:
         )
     return dg.AssetSpec(
         key=asset_key(model.target),
-        deps=sorted(deps, key=lambda k: k.to_user_string()),
+        deps=sorted(deps, key=lambda k: k.to_user_string()),  # type: ignore[union-attr]
         description=model.description or f"{model.kind} pipeline {model.name} ({where})",
         group_name=model.layer,
         kinds={model.kind, "duckdb", "iceberg"},

@@ -112,7 +112,7 @@ def _check_cycles(dag: Dag) -> None:
         stack.append(name)
         for up in sorted(dag.upstream.get(name, ())):
             if state.get(up) == 1:
-                cycle = stack[stack.index(up):] + [up]
+                cycle = [*stack[stack.index(up):], up]
                 first, second = dag.models[cycle[0]], dag.models[cycle[1]]
                 key = next((r for r in first.refs if r == second.name or r in second.produces), second.name)
                 raise CycleError(

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
+from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.errors import RatError
 from ratatouille_nb.pipeline.dag import Dag, build_dag
-from ratatouille_nb.pipeline.errors import ModelRunError, PipelineError
+from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.loader import Project, load_project
 from ratatouille_nb.pipeline.model import Model
 from ratatouille_nb.pipeline.runs import ModelRun, RunHistory, RunRecord
@@ -218,7 +219,7 @@ class Runner:
                 return ""
             with state.bind_lock:
                 state.session.bind(model.target, contents)
-            value = cursor.execute(f'SELECT max("{column}") FROM {model.target}').fetchone()[0]
+            value = scalar(cursor, f'SELECT max("{column}") FROM {model.target}')
             return "" if value is None else str(value)
 
         run = _CURRENT_MODEL_RUN.get(None)
@@ -275,7 +276,7 @@ class Runner:
             if incremental:
                 with state.bind_lock:
                     state.session.bind(model.target, contents)
-                incremental = bool(cursor.execute(f"SELECT count(*) > 0 FROM (SELECT 1 FROM {model.target} LIMIT 1)").fetchone()[0])
+                incremental = bool(scalar(cursor, f"SELECT count(*) > 0 FROM (SELECT 1 FROM {model.target} LIMIT 1)"))
             sql = self.render(state, model, incremental=incremental, cursor=cursor)
             with state.bind_lock:
                 state.session.bind(sql, state.session.with_products(sql, state.txn.contents()))

@@ -7,7 +7,7 @@ that fails re-ingests its files next time, and a branch carries its own ledger.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.pipeline.errors import PipelineError
@@ -80,7 +80,7 @@ def _write_ledger(state: RunState) -> None:
     pending = _pending(state)
     if not pending:
         return
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     table = pa.table(
         {
             "path": list(pending),
@@ -108,7 +108,8 @@ def append(state: RunState, key: str, data: Any) -> int:
             out = writer.append(key, f"SELECT * FROM {name}", statement=f"rat.append('{key}', …)")
         else:
             layer = key.split(".")[0]
-            out = writer.create(key, f"SELECT * FROM {name}", partition_by=state.session.workspace.config.partition_by(layer), statement=f"rat.append('{key}', …)")
+            partitions = state.session.workspace.config.partition_by(layer)
+            out = writer.create(key, f"SELECT * FROM {name}", partition_by=partitions, statement=f"rat.append('{key}', …)")
         return out.rows
     finally:
         cursor.unregister(name)

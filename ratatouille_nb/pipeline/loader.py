@@ -66,7 +66,7 @@ def parse_header(path: Path, text: str) -> tuple[dict[str, tuple[str, int]], int
 def _test_spec(item: Any, column: str | None, loc: tuple, lines: dict, path: Path) -> TestSpec:
     line = line_for(loc, lines)
     if isinstance(item, str):
-        name, args = item, {}
+        name, args = item, dict[str, Any]()
     elif isinstance(item, dict) and len(item) == 1:
         name, raw = next(iter(item.items()))
         args = raw if isinstance(raw, dict) else {"values": raw} if name == "accepted_values" else {"expression": raw} if name == "expression" else {}
@@ -174,7 +174,9 @@ def _sql_model(path: Path, layer: str, templates: Templates) -> Model:
         line = header.get(field_name, ("", None))[1]
         raise PipelineError(f"{field_name}: {err['msg']}", path=path if line else (yaml_path if yaml_path.exists() else path), line=line) from None
     if model.materialized == "incremental" and model.strategy == "merge" and not model.unique_key:
-        raise PipelineError("incremental merge needs @unique_key (or use @incremental_strategy: append)", path=path, line=header.get("materialized", ("", None))[1])
+        raise PipelineError(
+            "incremental merge needs @unique_key (or use @incremental_strategy: append)", path=path, line=header.get("materialized", ("", None))[1]
+        )
     refs = _discover_refs(model, templates)
     return model.model_copy(update={"refs": refs})
 
@@ -197,7 +199,7 @@ def _discover_refs(model: Model, templates: Templates) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-class _PermissiveVars(dict):  # type: ignore[type-arg]
+class _PermissiveVars(dict):
     """At parse time every var() resolves (to its default or an empty string)."""
 
     def __contains__(self, key: object) -> bool:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ratatouille_nb.engine.rows import one_row, scalar
 from ratatouille_nb.engine.sqltypes import quote_ident
 from ratatouille_nb.errors import RatError
 from ratatouille_nb.pipeline.errors import PipelineError
@@ -109,9 +110,9 @@ def run_tests(
     label = ref or session.branch
     if contents is None:
         contents = session.contents(ref)
-    clock = now or datetime.now(timezone.utc)
+    clock = now or datetime.now(UTC)
     if clock.tzinfo is None:
-        clock = clock.replace(tzinfo=timezone.utc)
+        clock = clock.replace(tzinfo=UTC)
     results: list[TestResult] = []
     for name in model_names:
         model = project.models.get(name) or project.get(name)
@@ -234,7 +235,7 @@ class _ModelTests:
 
         try:
             self.session.bind(sql, self.contents)
-            count = int(self.session.con.execute(f"SELECT count(*) FROM (\n{sql}\n) AS _rat_offenders").fetchone()[0])
+            count = int(scalar(self.session.con, f"SELECT count(*) FROM (\n{sql}\n) AS _rat_offenders"))
             sample = self._sample(sql) if count else []
         except duckdb.Error as exc:
             return self._result(spec, "error", sql=sql, expected=expected, message=_duck_message(exc, sql))
@@ -355,7 +356,7 @@ class _ModelTests:
             sql = f"SELECT epoch(max({col})), CAST(max({col}) AS VARCHAR) FROM {self.target}"
             try:
                 self.session.bind(sql, self.contents)
-                epoch, shown = self.session.con.execute(sql).fetchone()
+                epoch, shown = one_row(self.session.con, sql)
             except duckdb.Error as exc:
                 return self._result(spec, "error", sql=sql, message=_duck_message(exc, sql))
             what = f"max({fresh.column}) = {shown}"
@@ -370,7 +371,7 @@ class _ModelTests:
             snap = meta.current_snapshot()
             millis = snap.timestamp_ms if snap is not None else meta.last_updated_ms
             epoch = millis / 1000
-            shown = datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            shown = datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             what = f"snapshot at {shown}"
         limits = ", ".join(
             f"{k} after {_hours(v)}"
@@ -378,8 +379,7 @@ class _ModelTests:
             if v is not None
         )
         if epoch is None:
-            status = self._status(spec, True)
-            return self._result(spec, status, failing=1, sql=sql, message=f"no rows: {fresh.column} has no value ({limits})")
+            return self._result(spec, self._status(spec, True), failing=1, sql=sql, message=f"no rows: {fresh.column} has no value ({limits})")
         age = (self.now.timestamp() - float(epoch)) / 3600
         if fresh.error_after_hours is not None and age > fresh.error_after_hours:
             status: Status = "fail"

@@ -78,7 +78,7 @@ class RunHistory:
                 )
 
     def rows(self, table: str) -> tuple[list[str], list[tuple]]:
-        cur = self._conn.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names only
+        cur = self._conn.execute(f"SELECT * FROM {table}")
         return [c[0] for c in cur.description], cur.fetchall()
 
     def close(self) -> None:

@@ -82,15 +82,15 @@ class ProductService:
         for sub in self.session.workspace.config.subscriptions:
             if sub.product.split("/")[-1] == name:
                 return sub.version
-        for sub in self.registry.subscriptions(consumer=self.workspace, product=name):
-            return sub.version_constraint
+        for row in self.registry.subscriptions(consumer=self.workspace, product=name):
+            return row.version_constraint
         return "latest"
 
     def aliases(self) -> dict[str, str]:
         """Subscription alias -> product name, from workspace.yaml and the registry."""
         out = {s.alias: s.product_name for s in self.registry.subscriptions(consumer=self.workspace) if s.alias}
         for sub in self.session.workspace.config.subscriptions:
-            owner, _, name = sub.product.rpartition("/")
+            _owner, _, name = sub.product.rpartition("/")
             if sub.alias:
                 out[sub.alias] = name
         return out

@@ -36,7 +36,10 @@ def _clauses(constraint: str) -> list[str]:
         m = _PARTIAL.match(text[1:])
         if not m:
             raise ProductError(f"invalid version constraint '{constraint}'")
-        major, minor, patch = (int(g) if g and g.isdigit() else None for g in m.groups())
+        major_text, minor_text, patch_text = m.groups()
+        major = int(major_text) if major_text and major_text.isdigit() else 0
+        minor = int(minor_text) if minor_text and minor_text.isdigit() else None
+        patch = int(patch_text) if patch_text and patch_text.isdigit() else None
         low = semver.Version(major, minor or 0, patch or 0)
         if text[0] == "~":
             high = low.bump_major() if minor is None else semver.Version(major, minor + 1, 0)
@@ -49,12 +52,12 @@ def _clauses(constraint: str) -> list[str]:
         return [f">={low}", f"<{high}"]
     m = _PARTIAL.match(text)
     if m:
-        major, minor, patch = m.groups()
-        if patch is not None and patch.isdigit() and minor is not None and minor.isdigit():
+        major_s, minor_s, patch_s = m.groups()
+        if patch_s is not None and patch_s.isdigit() and minor_s is not None and minor_s.isdigit():
             return [f"=={parse_version(text)}"]
-        if minor is None or not minor.isdigit():
-            return [f">={major}.0.0", f"<{int(major) + 1}.0.0"]
-        return [f">={major}.{minor}.0", f"<{major}.{int(minor) + 1}.0"]
+        if minor_s is None or not minor_s.isdigit():
+            return [f">={major_s}.0.0", f"<{int(major_s) + 1}.0.0"]
+        return [f">={major_s}.{minor_s}.0", f"<{major_s}.{int(minor_s) + 1}.0"]
     if "-" in text or "+" in text:
         return [f"=={parse_version(text)}"]
     raise ProductError(f"invalid version constraint '{constraint}'", hint="use e.g. ^1.0.0, ~1.2, 1.x, latest or 1.2.3")

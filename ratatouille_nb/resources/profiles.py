@@ -131,7 +131,7 @@ def load_profile(name_or_path: str | None = None, overrides: dict[str, Any] | No
     data = _read_profile_file(path)
     data["name"] = path.stem
     extra = dict(overrides or {})
-    duck_extra = {k: extra.pop(k) for k in ("threads", "memory_limit", "temp_directory") if k in extra}
+    duck_extra: dict[str, Any] = {k: extra.pop(k) for k in ("threads", "memory_limit", "temp_directory") if k in extra}
     if duck_extra:
         extra["duckdb"] = _deep_merge(extra.get("duckdb") or {}, duck_extra)
     merged = _deep_merge(data, extra)

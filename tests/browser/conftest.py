@@ -209,7 +209,7 @@ def page(browser: Any, lab: Lab) -> Iterator[Any]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """On a failed browser test, attach the server log tail and a screenshot path to the report."""
-    outcome = yield
+    outcome: Any = yield
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
         return
@@ -220,7 +220,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         try:
             page_fixture.screenshot(path=str(shot))
             report.sections.append(("browser", f"screenshot of the failure: {shot}"))
-        except Exception as exc:  # noqa: BLE001 - reporting must not mask the failure
+        except Exception as exc:
             report.sections.append(("browser", f"no screenshot: {exc}"))
     if lab_fixture is not None:
         report.sections.append(("jupyter lab log (tail)", lab_fixture.log_tail()))

@@ -160,7 +160,7 @@ class LineageGraphWidget(anywidget.AnyWidget):
 
     def set_highlight(self, direction: str) -> None:
         """'upstream' ('up'), 'downstream' ('down'), 'both' or 'none'."""
-        self.highlight = "none" if direction in (None, "none", "off") else normalize_direction(direction)
+        self.highlight = "none" if direction in (None, "none", "off") else (normalize_direction(direction) or "none")
 
     def highlighted(self) -> set[str]:
         """Node ids the current selection lights up: the selected node plus its upstream and/or
@@ -351,8 +351,11 @@ def _latest_model_run(session: Session, model: str) -> dict[str, Any] | None:
         return None
     if row is None:
         return None
-    keys = ("run_id", "branch", "command", "started_at", "finished_at", "commit_hash", "status", "operation", "rows_written", "rows_updated", "seconds", "error")
-    out = dict(zip(keys, row))
+    keys = (
+        "run_id", "branch", "command", "started_at", "finished_at", "commit_hash",
+        "status", "operation", "rows_written", "rows_updated", "seconds", "error",
+    )
+    out = dict(zip(keys, row, strict=False))
     out["model"] = model
     out["note"] = "the model's latest run; it did not write the table's current snapshot"
     return out

@@ -53,7 +53,8 @@ def tests_html(results: list[Any]) -> str:
         f"<td>{t.failing if t.failing is not None else ''}</td><td>{html.escape(t.message or '')}</td></tr>"
         for t in results
     )
-    return f"<table style='line-height:1.5'><thead><tr><th>status</th><th>model</th><th>test</th><th>failing</th><th>message</th></tr></thead><tbody>{rows}</tbody></table>"
+    head = "<tr><th>status</th><th>model</th><th>test</th><th>failing</th><th>message</th></tr>"
+    return f"<table style='line-height:1.5'><thead>{head}</thead><tbody>{rows}</tbody></table>"
 
 
 def run_with_progress(session: Any, verb: str, selectors: list[str], *, full_refresh: bool = False) -> Any:
@@ -81,7 +82,8 @@ def run_with_progress(session: Any, verb: str, selectors: list[str], *, full_ref
 
     result = build(session, selectors, full_refresh=full_refresh, on_event=progress.event, runner=runner)
     progress.summary.value = (
-        ("<b>published</b>: merged into <code>" + html.escape(result.branch) + "</code>" if result.published else f"<b>not published</b>: {html.escape(result.reason)}")
+        (f"<b>published</b>: merged into <code>{html.escape(result.branch)}</code>"
+         if result.published else f"<b>not published</b>: {html.escape(result.reason)}")
         + tests_html(result.tests)
     )
     return result

@@ -2,7 +2,7 @@
 
 import re
 
-from ratatouille import pipeline
+from ratatouille import pipeline, rat
 from ratatouille.parsers import csv_parser, excel_parser
 
 
