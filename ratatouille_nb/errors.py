@@ -22,6 +22,10 @@ class RatError(Exception):
         return f"{base}\n  hint: {self.hint}" if self.hint else base
 
 
+class AccessDeniedError(RatError):
+    """A principal may not do this (names the principal, the workspace and the role it needs); nothing changed."""
+
+
 class ConfigError(RatError):
     """A workspace.yaml, profile or setting is invalid (names file, line and field)."""
 

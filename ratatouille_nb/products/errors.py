@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ratatouille_nb.errors import RatError
+from ratatouille_nb.errors import AccessDeniedError, RatError
+
+__all__ = ["AccessDeniedError", "IncompatibleVersionError", "ProductError", "ProductNotFoundError", "VersionExistsError"]
 
 
 class ProductError(RatError):
@@ -20,6 +22,3 @@ class VersionExistsError(ProductError):
 class IncompatibleVersionError(ProductError):
     """The schema change needs a bigger version bump."""
 
-
-class AccessDeniedError(ProductError):
-    """The workspace may not read (or write) the product."""
