@@ -1,9 +1,14 @@
 """Incremental writes: append by column name, merge on a unique key, overwrite partitions, evolve schema.
 
-The merge is copy-on-write of only the files that hold batch keys: the batch is spilled to Parquet
-once, a semi-join reading just the key columns finds the files to rewrite, and one `COPY` streams
-`old rows ANTI JOIN batch UNION ALL batch` into new files. Memory stays at DuckDB's cap
-whatever the table size; pyiceberg commits one overwrite snapshot.
+The merge is merge-on-read by default: the batch is written once as new data files of the table,
+a semi-join reading just the key columns finds the positions of the live rows it replaces, and
+those go into one position-delete file per data file (engine/rowlevel.py). The cost follows the
+batch, not the table; `rat optimize` (maintenance/optimize.py) folds the deletes in later.
+
+Copy-on-write (`write_mode: copy-on-write` on the model, or the table property
+`write.merge.mode`) spills the batch to Parquet, and one `COPY` streams `old live rows ANTI JOIN
+batch UNION ALL batch` into new files replacing just the files that hold batch keys. Either way
+memory stays at DuckDB's cap whatever the table size, and one snapshot is committed.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from ratatouille_nb.catalog.deletes import LiveFile, RowDelta
+from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, live_rows_sql, read_files_sql
 from ratatouille_nb.engine.duckerrors import duck_error
+from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PositionDeletes
+from ratatouille_nb.engine.rowlevel import write_mode as _write_mode
 from ratatouille_nb.engine.rows import one_row, scalar
 from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
-from ratatouille_nb.engine.writer import TableWriter, WriteOutcome, _file_list, identity_partition_columns
+from ratatouille_nb.engine.writer import TableWriter, WriteOutcome, identity_partition_columns
 from ratatouille_nb.errors import SqlError
 
 if TYPE_CHECKING:
@@ -130,9 +139,6 @@ class IncrementalWriter(TableWriter):
             raise duck_error(exc, statement) from None
         return folder, list(files), int(rows)
 
-    def _live_files(self, table: Table) -> dict[str, object]:
-        return {task.file.file_path: task.file for task in table.scan().plan_files()}
-
     # -- strategies ---------------------------------------------------------------------------
 
     def append(self, key: str, select_sql: str, statement: str = "") -> WriteOutcome:
@@ -147,44 +153,89 @@ class IncrementalWriter(TableWriter):
         self.txn.record(key, "append", replay=replay)
         return WriteOutcome(key, "append", rows)
 
-    def merge(self, key: str, select_sql: str, unique_key: list[str], statement: str = "") -> WriteOutcome:
-        """Upsert on `unique_key`: rewrite only the files holding batch keys."""
+    def merge(
+        self, key: str, select_sql: str, unique_key: list[str], statement: str = "", *, write_mode: str | None = None
+    ) -> WriteOutcome:
+        """Upsert on `unique_key`: merge-on-read (position deletes) unless copy-on-write is asked for.
+
+        `write_mode` is the model's (`-- @write_mode:` / YAML `write_mode:`); None means the
+        table property `write.merge.mode`, else merge-on-read.
+        """
         table, aligned = self._prepare(key, select_sql, statement)
         columns = [n for n, _ in self._schema_columns(key, table)]
         unknown = [k for k in unique_key if k not in columns]
         if unknown:
             raise SqlError(f"{key}: unique_key column(s) {', '.join(unknown)} not in the table", statement=statement)
+        if _write_mode(table, "merge", write_mode) == COPY_ON_WRITE:
+            return self._merge_copy_on_write(key, table, aligned, columns, unique_key, statement)
+        return self._merge_on_read(key, table, aligned, unique_key, statement)
+
+    def _check_unique(self, key: str, batch: str, unique_key: list[str], statement: str) -> None:
+        keys = _cols(unique_key)
+        dupes = scalar(self.con, f"SELECT count(*) FROM (SELECT {keys} FROM {batch} GROUP BY ALL HAVING count(*) > 1)")
+        if dupes:
+            raise SqlError(
+                f"{key}: {dupes} unique_key value(s) appear more than once in the new rows; a merge needs one row per key",
+                statement=statement,
+                hint="deduplicate in the model (e.g. QUALIFY row_number() OVER (PARTITION BY key ORDER BY ts DESC) = 1)",
+            )
+
+    def _merge_on_read(self, key: str, table: Table, aligned: str, unique_key: list[str], statement: str) -> WriteOutcome:
+        """The batch becomes new data files; the rows it replaces get position deletes."""
+        from pyiceberg.table.snapshots import Operation
+
+        live = self.live(table)
+        batch_rows, batch_files = self.copy_into(table.location(), aligned, identity_partition_columns(table), statement, schema=table.schema())
+        if batch_rows == 0:
+            return WriteOutcome(key, "merge", 0)
+        batch = read_files_sql(batch_files)
+        self._check_unique(key, batch, unique_key, statement)
+        deleted_rows = 0
+        delta = RowDelta(Operation.OVERWRITE)
+        if live:
+            with PositionDeletes(self.con, self.txn, table, live) as positions:
+                deleted_rows = positions.collect(self._key_hits(list(live.values()), batch, unique_key), statement)
+                deleted = positions.write(statement)
+            delta = RowDelta(Operation.OVERWRITE, added_deletes=deleted.added_deletes, removed_data=deleted.removed_data,
+                             removed_deletes=deleted.removed_deletes)
+        if not deleted_rows:
+            delta.operation = Operation.APPEND
+        delta.added_data = self._data_files(table, batch_files)
+        self._commit(table, delta)
+        self.txn.record(key, "overwrite" if deleted_rows else "append")
+        return WriteOutcome(key, "merge", batch_rows, updated=deleted_rows)
+
+    def _key_hits(self, files: list[LiveFile], batch: str, unique_key: list[str]) -> str:
+        """(file, position) of every row of `files` whose key is in the batch (deleted rows included)."""
+        keys = _cols(unique_key)
+        where = f"({keys}) IN (SELECT ({keys}) FROM {batch})" if len(unique_key) > 1 else f"{keys} IN (SELECT {keys} FROM {batch})"
+        return f"SELECT d.{FILE_COL}, d.{POS_COL} FROM {read_files_sql([f.path for f in files], positions=True)} AS d WHERE {where}"
+
+    def _merge_copy_on_write(
+        self, key: str, table: Table, aligned: str, columns: list[str], unique_key: list[str], statement: str
+    ) -> WriteOutcome:
+        """Rewrite only the files that hold live rows with batch keys."""
+        from pyiceberg.table.snapshots import Operation
+
         folder, batch_files, batch_rows = self._spill(aligned, statement)
         try:
             if batch_rows == 0:
                 return WriteOutcome(key, "merge", 0)
-            batch = f"read_parquet({_file_list(batch_files)})"
+            batch = read_files_sql(batch_files)
+            self._check_unique(key, batch, unique_key, statement)
             keys = _cols(unique_key)
-            dupes = scalar(self.con, f"SELECT count(*) FROM (SELECT {keys} FROM {batch} GROUP BY ALL HAVING count(*) > 1)")
-            if dupes:
-                raise SqlError(
-                    f"{key}: {dupes} unique_key value(s) appear more than once in the new rows; a merge needs one row per key",
-                    statement=statement,
-                    hint="deduplicate in the model (e.g. QUALIFY row_number() OVER (PARTITION BY key ORDER BY ts DESC) = 1)",
-                )
-            live = self._live_files(table)
+            live = self.live(table)
             hits: dict[str, int] = {}
             if live:
+                where = f"({keys}) IN (SELECT ({keys}) FROM {batch})" if len(unique_key) > 1 else f"{keys} IN (SELECT {keys} FROM {batch})"
                 try:
-                    rows = self.con.execute(
-                        f"SELECT filename, count(*) FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false, union_by_name=true) "
-                        f"WHERE ({keys}) IN (SELECT ({keys}) FROM {batch}) GROUP BY filename"
-                        if len(unique_key) > 1
-                        else f"SELECT filename, count(*) FROM read_parquet({_file_list(list(live))}, filename=true, "
-                        "hive_partitioning=false, union_by_name=true) "
-                        f"WHERE {keys} IN (SELECT {keys} FROM {batch}) GROUP BY filename"
-                    ).fetchall()
+                    rows = self.con.execute(live_rows_sql(list(live.values()), f"d.{FILE_COL}, count(*)", where) + " GROUP BY ALL").fetchall()
                 except duckdb.Error as exc:
                     raise duck_error(exc, statement) from None
                 hits = {str(p): int(n) for p, n in rows}
             col_list = _cols(columns)
             if hits:
-                old = self._aligned_files(table, list(hits), statement)
+                old = self._live_select(table, [live[p] for p in hits], statement)
                 t_cols = ", ".join(f"t.{quote_ident(c)}" for c in columns)
                 rewrite = (
                     f"SELECT {t_cols} FROM ({old}) AS t ANTI JOIN (SELECT {keys} FROM {batch}) AS b USING ({keys}) "
@@ -193,47 +244,41 @@ class IncrementalWriter(TableWriter):
             else:
                 rewrite = f"SELECT {col_list} FROM {batch}"
             _rows, new_files = self.copy_into(table.location(), rewrite, identity_partition_columns(table), statement, schema=table.schema())
-            self._rewrite(table, [live[p] for p in hits], new_files)
-            self.txn.record(key, "overwrite")
+            self._rewrite(table, [live[p] for p in hits], new_files, Operation.OVERWRITE if hits else Operation.APPEND)
+            self.txn.record(key, "overwrite" if hits else "append")
             return WriteOutcome(key, "merge", batch_rows, updated=sum(hits.values()))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _aligned_files(self, table: Table, paths: list[str], statement: str) -> str:
-        """Old data files read with the table's current columns (columns added later are NULL)."""
-        present = {r[0] for r in self._describe(f"SELECT * FROM read_parquet({_file_list(paths)}, hive_partitioning=false, union_by_name=true)", statement)}
-        parts = [
-            f"{quote_ident(n)}" if n in present else f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t in self._schema_columns("", table)
-        ]
-        return f"SELECT {', '.join(parts)} FROM read_parquet({_file_list(paths)}, hive_partitioning=false, union_by_name=true)"
-
     def overwrite_partitions(self, key: str, select_sql: str, statement: str = "") -> WriteOutcome:
         """Replace every partition the new rows touch (dbt's insert_overwrite)."""
+        from pyiceberg.table.snapshots import Operation
+
         table, aligned = self._prepare(key, select_sql, statement)
         pcols = identity_partition_columns(table)
         if not pcols:
             raise SqlError(f"{key}: insert_overwrite needs a partitioned table (partition_by)", statement=statement)
         folder, batch_files, batch_rows = self._spill(aligned, statement)
         try:
-            batch = f"read_parquet({_file_list(batch_files)})" if batch_files else None
-            live = self._live_files(table)
+            batch = read_files_sql(batch_files) if batch_files else None
+            live = self.live(table)
             doomed: list[str] = []
             if live and batch:
                 cols = _cols(pcols)
-                doomed = [
-                    str(r[0])
-                    for r in self.con.execute(
-                        f"SELECT DISTINCT filename FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false) "
-                        f"WHERE ({cols}) IN (SELECT DISTINCT ({cols}) FROM {batch})"
-                        if len(pcols) > 1
-                        else f"SELECT DISTINCT filename FROM read_parquet({_file_list(list(live))}, filename=true, hive_partitioning=false) "
-                        f"WHERE {cols} IN (SELECT DISTINCT {cols} FROM {batch})"
-                    ).fetchall()
-                ]
+                where = f"({cols}) IN (SELECT DISTINCT ({cols}) FROM {batch})" if len(pcols) > 1 else f"{cols} IN (SELECT DISTINCT {cols} FROM {batch})"
+                try:
+                    doomed = [
+                        str(r[0])
+                        for r in self.con.execute(
+                            f"SELECT DISTINCT d.{FILE_COL} FROM {read_files_sql(list(live), positions=True)} AS d WHERE {where}"
+                        ).fetchall()
+                    ]
+                except duckdb.Error as exc:
+                    raise duck_error(exc, statement) from None
             new_files: list[str] = []
             if batch:
                 _rows, new_files = self.copy_into(table.location(), f"SELECT * FROM {batch}", pcols, statement, schema=table.schema())
-            self._rewrite(table, [live[p] for p in doomed], new_files)
+            self._rewrite(table, [live[p] for p in doomed], new_files, Operation.OVERWRITE if doomed else Operation.APPEND)
             self.txn.record(key, "overwrite")
             return WriteOutcome(key, "insert_overwrite", batch_rows)
         finally:

@@ -1,27 +1,36 @@
 """Streaming writes: DuckDB `COPY` to Parquet in the table's folder, then pyiceberg registers the files.
 
 Rows never pass through Python: DuckDB streams the SELECT into files sized from the profile,
-and pyiceberg only reads their footers. Deletes and updates are copy-on-write of just the files
-holding matching rows. Every change is staged in a `TableTransaction`, so nothing is visible
-until the branch commit, and a failure deletes the files the statement wrote.
+and pyiceberg only reads their footers. DELETE and UPDATE are merge-on-read by default: the
+positions of the rows they change go into Iceberg v2 position-delete files (engine/rowlevel.py,
+catalog/deletes.py) and updated rows into new data files, so the cost follows the rows changed.
+Copy-on-write (the table property `write.delete.mode` / `write.update.mode` = copy-on-write)
+rewrites just the files holding matching rows. Every change is staged in a `TableTransaction`,
+so nothing is visible until the branch commit, and a failure deletes the files the statement wrote.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from ratatouille_nb.catalog.deletes import LiveFile, RowDelta, commit_row_delta, delete_files_of, live_files
+from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, aligned_select, live_rows_sql, read_files_sql
 from ratatouille_nb.engine.duckerrors import duck_error
+from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PositionDeletes, subtract_deleted, write_mode
 from ratatouille_nb.engine.rows import one_row
 from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
 from ratatouille_nb.errors import SqlError, TableExistsError, TableNotFoundError
 
 if TYPE_CHECKING:
+    from pyiceberg.manifest import DataFile
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
+    from pyiceberg.table.snapshots import Operation
 
     from ratatouille_nb.catalog.transaction import TableTransaction
     from ratatouille_nb.resources import ResourceConfig
@@ -140,6 +149,29 @@ class TableWriter:
             with self.txn.lock, table.transaction() as tx:
                 tx.add_files(files, check_duplicate_files=False)
 
+    def live(self, table: Table) -> dict[str, LiveFile]:
+        """The table's live data files with their delete files (manifests only)."""
+        return live_files(table.metadata, table.io)
+
+    def _present(self, paths: list[str], statement: str) -> set[str]:
+        """Columns the given data files hold (older files lack columns added since)."""
+        return {n for n, _ in self._describe(f"SELECT * FROM {read_files_sql(paths)}", statement)}
+
+    def _live_select(self, table: Table, files: list[LiveFile], statement: str, where: str | None = None) -> str:
+        """The live rows of `files` with the table's current columns (absent ones NULL)."""
+        present = self._present([f.path for f in files], statement)
+        columns: list[tuple[str, str | None]] = list(self._schema_columns("", table))
+        return live_rows_sql(files, aligned_select(columns, present), where)
+
+    def _data_files(self, table: Table, paths: list[str]) -> list[DataFile]:
+        from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+        return [parquet_file_to_data_file(table.io, table.metadata, p) for p in paths]
+
+    def _commit(self, table: Table, delta: RowDelta) -> None:
+        with self.txn.lock:
+            commit_row_delta(table, delta)
+
     def _schema_columns(self, key: str, table: Table) -> list[tuple[str, str]]:
         from ratatouille_nb.engine.sqltypes import duck_type_of
 
@@ -211,8 +243,7 @@ class TableWriter:
         rows, files = 0, list[str]()
         if select is not None:
             rows, files = self.copy_into(table.location(), select, identity_partition_columns(table), statement, schema=table.schema())
-        old_files = [task.file for task in table.scan().plan_files()]
-        self._rewrite(table, old_files, files)
+        self._rewrite(table, list(self.live(table).values()), files)
         self.txn.record(key, "replace")
         return WriteOutcome(key, "replace", rows)
 
@@ -245,72 +276,133 @@ class TableWriter:
         self.txn.record(key, "append", replay=replay)
         return WriteOutcome(key, "append", rows)
 
-    def _rewrite(self, table: Table, deleted: list, added_paths: list[str]) -> None:
-        """One overwrite snapshot: drop `deleted` data files, add the new ones."""
-        from pyiceberg.expressions import AlwaysTrue
-        from pyiceberg.io.pyarrow import parquet_file_to_data_file
+    def _rewrite(self, table: Table, replaced: list[LiveFile], added_paths: list[str], operation: Operation | None = None) -> None:
+        """One snapshot: drop the `replaced` data files (and their delete files), add the new ones."""
+        from pyiceberg.table.snapshots import Operation
 
-        with self.txn.lock, table.transaction() as tx, tx.update_snapshot().overwrite() as overwrite:
-            overwrite.delete_by_predicate(AlwaysTrue())
-            for data_file in deleted:
-                overwrite.delete_data_file(data_file)
-            for path in added_paths:
-                overwrite.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
+        op = operation or (Operation.OVERWRITE if replaced else Operation.APPEND)
+        self._commit(
+            table,
+            RowDelta(
+                op,
+                added_data=self._data_files(table, added_paths),
+                removed_data=[f.data_file for f in replaced],
+                removed_deletes=delete_files_of(replaced),
+            ),
+        )
 
-    def _matching_files(self, table: Table, where_sql: str | None, statement: str) -> tuple[list, dict[str, int]]:
-        """Data files holding rows that match WHERE, with their match counts (reads no other column)."""
-        data_files = {task.file.file_path: task.file for task in table.scan().plan_files()}
-        if not data_files:
-            return [], {}
+    def _matching_files(self, table: Table, where_sql: str | None, statement: str) -> tuple[list[LiveFile], int]:
+        """Live data files holding live rows that match WHERE, and how many such rows (reads no other column)."""
+        live = self.live(table)
+        if not live:
+            return [], 0
         if where_sql is None:
-            counts = {p: int(f.record_count) for p, f in data_files.items()}
+            hits = {p: f.live_rows for p, f in live.items() if f.live_rows > 0}
         else:
+            sql = live_rows_sql(list(live.values()), f"d.{FILE_COL}, count(*)", where=f"({where_sql})") + " GROUP BY ALL"
             try:
-                hits = self.con.execute(
-                    f"SELECT filename, count(*) FROM read_parquet({_file_list(list(data_files))}, filename=true, "
-                    f"hive_partitioning=false, union_by_name=true) WHERE ({where_sql}) GROUP BY filename"
-                ).fetchall()
+                hits = {str(p): int(n) for p, n in self.con.execute(sql).fetchall()}
             except duckdb.Error as exc:
                 raise duck_error(exc, statement) from None
-            counts = {str(p): int(n) for p, n in hits}
-        return [data_files[p] for p in counts], counts
+        return [live[p] for p in hits], sum(hits.values())
 
-    def _rewrite_files(self, key: str, table: Table, where_sql: str | None, assignments: list[tuple[str, str]] | None, statement: str) -> WriteOutcome:
-        op = "update" if assignments is not None else "delete"
-        files, counts = self._matching_files(table, where_sql, statement)
-        affected = sum(counts.values())
-        if not files:
-            return WriteOutcome(key, op, 0)
+    def _assigned(self, table: Table, present: set[str], assignments: list[tuple[str, str]], cond: str, key: str, statement: str) -> str:
+        """The SELECT list of UPDATE: assigned columns computed where `cond` holds, the others as read."""
         columns = self._schema_columns(key, table)
-        present = {r[0] for r in self._describe(
-            f"SELECT * FROM read_parquet({_file_list([f.file_path for f in files])}, hive_partitioning=false, union_by_name=true)", statement
-        )}
-        cond = f"COALESCE(({where_sql}), false)" if where_sql else "true"
-        sets = dict(assignments or [])
+        sets = dict(assignments)
         unknown = [c for c in sets if c not in {n for n, _ in columns}]
         if unknown:
             raise SqlError(f"table '{key}' has no column(s) {', '.join(unknown)}", statement=statement)
         parts = []
         for name, duck_type in columns:
-            col = quote_ident(name) if name in present else f"CAST(NULL AS {duck_type})"
+            col = f"d.{quote_ident(name)}" if name in present else f"CAST(NULL AS {duck_type})"
             if name in sets:
                 col = f"CASE WHEN {cond} THEN CAST(({sets[name]}) AS {duck_type}) ELSE {col} END"
             parts.append(f"{col} AS {quote_ident(name)}")
-        source = f"read_parquet({_file_list([f.file_path for f in files])}, hive_partitioning=false, union_by_name=true)"
-        keep = "" if assignments is not None else f" WHERE NOT {cond}"
-        select = f"SELECT {', '.join(parts)} FROM {source}{keep}"
+        return ", ".join(parts)
+
+    def _rewrite_files(self, key: str, table: Table, where_sql: str | None, assignments: list[tuple[str, str]] | None, statement: str) -> WriteOutcome:
+        """Copy-on-write DELETE/UPDATE: rewrite the files holding matching rows."""
+        from pyiceberg.table.snapshots import Operation
+
+        op = "update" if assignments is not None else "delete"
+        files, affected = self._matching_files(table, where_sql, statement)
+        if not files:
+            return WriteOutcome(key, op, 0)
+        cond = f"COALESCE(({where_sql}), false)" if where_sql else "true"
+        present = self._present([f.path for f in files], statement)
+        if assignments is not None:
+            select = live_rows_sql(files, self._assigned(table, present, assignments, cond, key, statement))
+        else:
+            select = self._live_select(table, files, statement, where=f"NOT {cond}")
         _rows, new_files = self.copy_into(table.location(), select, identity_partition_columns(table), statement, schema=table.schema())
-        self._rewrite(table, files, new_files)
+        self._rewrite(table, files, new_files, Operation.OVERWRITE if assignments is not None else Operation.DELETE)
         self.txn.record(key, "overwrite" if assignments is not None else "delete")
         return WriteOutcome(key, op, affected)
 
+    def _change_rows(self, key: str, table: Table, where_sql: str | None, assignments: list[tuple[str, str]] | None, statement: str) -> WriteOutcome:
+        """Merge-on-read DELETE/UPDATE: position deletes for the matching rows, updated rows as new files.
+
+        One scan of the table evaluates WHERE (and, for UPDATE, the new values) into a temp table,
+        so a non-deterministic condition still deletes exactly the rows it rewrites.
+        """
+        from pyiceberg.table.snapshots import Operation
+
+        op = "update" if assignments is not None else "delete"
+        live = self.live(table)
+        if not live:
+            return WriteOutcome(key, op, 0)
+        files = list(live.values())
+        cond = f"COALESCE(({where_sql}), false)" if where_sql else "true"
+        if assignments is None:
+            with PositionDeletes(self.con, self.txn, table, live) as positions:
+                rows = positions.collect(live_rows_sql(files, f"d.{FILE_COL}, d.{POS_COL}", where=cond), statement)
+                if rows == 0:
+                    return WriteOutcome(key, op, 0)
+                deleted = positions.write(statement)
+            self._commit(table, RowDelta(Operation.DELETE, added_deletes=deleted.added_deletes,
+                                         removed_data=deleted.removed_data, removed_deletes=deleted.removed_deletes))
+            self.txn.record(key, "delete")
+            return WriteOutcome(key, op, rows)
+        present = self._present([f.path for f in files], statement)
+        staged = f"_rat_upd_{uuid.uuid4().hex[:12]}"
+        try:
+            try:
+                values = self._assigned(table, present, assignments, "true", key, statement)
+                source = read_files_sql([f.path for f in files], positions=True)
+                self.con.execute(f"CREATE TEMP TABLE {staged} AS SELECT d.{FILE_COL}, d.{POS_COL}, {values} FROM {source} AS d WHERE {cond}")
+                subtract_deleted(self.con, staged, live)
+            except duckdb.Error as exc:
+                raise duck_error(exc, statement) from None
+            with PositionDeletes(self.con, self.txn, table, live) as positions:
+                rows = positions.collect(f"SELECT {FILE_COL}, {POS_COL} FROM {staged}", statement)
+                if rows == 0:
+                    return WriteOutcome(key, op, 0)
+                names = ", ".join(quote_ident(n) for n, _ in self._schema_columns(key, table))
+                _n, new_files = self.copy_into(
+                    table.location(), f"SELECT {names} FROM {staged}", identity_partition_columns(table), statement, schema=table.schema()
+                )
+                deleted = positions.write(statement)
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {staged}")
+        self._commit(table, RowDelta(Operation.OVERWRITE, added_data=self._data_files(table, new_files), added_deletes=deleted.added_deletes,
+                                     removed_data=deleted.removed_data, removed_deletes=deleted.removed_deletes))
+        self.txn.record(key, "overwrite")
+        return WriteOutcome(key, op, rows)
+
     def delete(self, key: str, where_sql: str | None, statement: str = "") -> WriteOutcome:
-        """DELETE FROM key WHERE …: copy-on-write of the files holding matching rows."""
-        return self._rewrite_files(key, self.txn.load(key), where_sql, None, statement)
+        """DELETE FROM key WHERE …: position deletes (merge-on-read) or a rewrite of the files holding matches."""
+        table = self.txn.load(key)
+        if write_mode(table, "delete") == COPY_ON_WRITE:
+            return self._rewrite_files(key, table, where_sql, None, statement)
+        return self._change_rows(key, table, where_sql, None, statement)
 
     def update(self, key: str, assignments: list[tuple[str, str]], where_sql: str | None, statement: str = "") -> WriteOutcome:
-        """UPDATE key SET … WHERE …: copy-on-write like DELETE."""
-        return self._rewrite_files(key, self.txn.load(key), where_sql, assignments, statement)
+        """UPDATE key SET … WHERE …: like DELETE, plus the updated rows as new data files."""
+        table = self.txn.load(key)
+        if write_mode(table, "update") == COPY_ON_WRITE:
+            return self._rewrite_files(key, table, where_sql, assignments, statement)
+        return self._change_rows(key, table, where_sql, assignments, statement)
 
     def drop(self, key: str, if_exists: bool = False) -> WriteOutcome:
         if not self.txn.exists(key):
