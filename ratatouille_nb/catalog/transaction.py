@@ -1,8 +1,11 @@
 """Multi-table transactions on a branch: stage with pyiceberg, commit once with compare-and-swap.
 
 If the branch moved meanwhile, the commit is rebased when that is safe — the concurrent commits
-touched other tables (as Nessie does), or both sides only appended to a table (appends commute:
-the append is replayed on the new head) — and fails with a conflict naming the tables otherwise.
+touched other tables (as Nessie does), or every change this transaction made to a table can be
+replayed on the new head: appends (they commute), and merge-on-read merges/DELETEs, whose
+replay refuses when a concurrent commit rewrote, removed or row-deleted a data file they delete
+rows from, and extends their deletes to data files added meanwhile. Otherwise the commit fails
+with a conflict naming the tables.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class TableTransaction:
             return self.tables.entry(key) is not None
 
     def record(self, key: str, operation: str, replay: Replay | None = None) -> None:
-        """Note what happened to a table; an append with a `replay` may be re-applied on a newer head."""
+        """Note what happened to a table; a change with a `replay` may be re-applied on a newer head."""
         with self.lock:
             self._record(key, operation, replay)
 
@@ -110,8 +113,10 @@ class TableTransaction:
         return {k: max(ops, key=lambda o: _STRENGTH.get(o, 0)) for k, ops in self.operations.items()}
 
     def _replayable(self, key: str) -> bool:
+        """Every change to the table can be re-applied on a newer head: appends, and merge-on-read
+        changes whose replay checks the files they delete rows from (engine/rowlevel.py)."""
         ops = self.operations.get(key, [])
-        return bool(ops) and all(o == "append" for o in ops) and len(self._replays.get(key, [])) == len(ops)
+        return bool(ops) and len(self._replays.get(key, [])) == len(ops)
 
     # -- commit -------------------------------------------------------------------------------
 

@@ -183,7 +183,8 @@ def tables_show(ctx: click.Context, table: str, branch: str | None) -> None:
 
     with _session(ctx) as s:
         t = s.table_stats(table, branch or ctx.obj.get("tables_branch"))
-        click.echo(f"{t['table']}  rows {t['rows']:,}  files {t['files']}  size {_size(t['size_bytes'])}  snapshots {t['snapshots']}")
+        click.echo(f"{t['table']}  rows {t['rows']:,}  files {t['files']}  delete files {t['delete_files']} ({t['deleted_fraction']:.1%} deleted)  "
+                   f"size {_size(t['size_bytes'])}  snapshots {t['snapshots']}")
         if t["partition_by"]:
             click.echo(f"partitioned by: {', '.join(t['partition_by'])}")
         render_table(["column", "type", "nullable"], t["schema"])

@@ -13,6 +13,7 @@ memory stays at DuckDB's cap whatever the table size, and one snapshot is commit
 
 from __future__ import annotations
 
+import functools
 import shutil
 import uuid
 from pathlib import Path
@@ -23,7 +24,7 @@ import duckdb
 from ratatouille_nb.catalog.deletes import LiveFile, RowDelta
 from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, live_rows_sql, read_files_sql
 from ratatouille_nb.engine.duckerrors import duck_error
-from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PositionDeletes
+from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PlannedDelta, PositionDeletes
 from ratatouille_nb.engine.rowlevel import write_mode as _write_mode
 from ratatouille_nb.engine.rows import one_row, scalar
 from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
@@ -126,6 +127,7 @@ class IncrementalWriter(TableWriter):
 
     def _spill(self, select_sql: str, statement: str) -> tuple[Path, list[str], int]:
         """Evaluate a SELECT once into Parquet in the spill folder (the batch of a merge)."""
+        assert self.spill_dir is not None
         folder = self.spill_dir / f"batch-{uuid.uuid4().hex[:12]}"
         folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -201,9 +203,9 @@ class IncrementalWriter(TableWriter):
         if not deleted_rows:
             delta.operation = Operation.APPEND
         delta.added_data = self._data_files(table, batch_files)
-        self._commit(table, delta)
-        self.txn.record(key, "overwrite" if deleted_rows else "append")
-        return WriteOutcome(key, "merge", batch_rows, updated=deleted_rows)
+        hits = functools.partial(self._key_hits, batch=batch, unique_key=unique_key)
+        outcome = WriteOutcome(key, "merge", batch_rows, updated=deleted_rows)
+        return self._commit_planned(table, PlannedDelta(key, delta, live, hits=hits), "overwrite" if deleted_rows else "append", outcome)
 
     def _key_hits(self, files: list[LiveFile], batch: str, unique_key: list[str]) -> str:
         """(file, position) of every row of `files` whose key is in the batch (deleted rows included)."""

@@ -11,15 +11,26 @@ instead, together with its older delete files, so deletes never outlive their da
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import duckdb
+from pyiceberg.table.snapshots import Operation
 
-from ratatouille_nb.catalog.deletes import PATH_FIELD_ID, POS_FIELD_ID, LiveFile, delete_files_of, position_delete_file
+from ratatouille_nb.catalog.deletes import (
+    PATH_FIELD_ID,
+    POS_FIELD_ID,
+    LiveFile,
+    RowDelta,
+    delete_files_of,
+    live_files,
+    position_delete_file,
+    referenced_data_file,
+)
 from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, deleted_positions_sql, sql_str
 from ratatouille_nb.engine.duckerrors import duck_error
-from ratatouille_nb.errors import SqlError
+from ratatouille_nb.errors import CommitConflictError, SqlError
 
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
@@ -158,3 +169,65 @@ class PositionDeletes:
 
     def __exit__(self, *exc: object) -> None:
         self.drop()
+
+
+@dataclass
+class PlannedDelta:
+    """A merge-on-read change as planned on one version of a table, re-playable on a newer one.
+
+    The transaction (catalog/transaction.py) replays it when the branch moved before the commit
+    and a concurrent commit changed the same table. The replay refuses, with a conflict naming
+    the table, when a data file the change deletes rows from was rewritten or removed, or got
+    new position deletes meanwhile (two changes of the same rows); data files added meanwhile
+    are searched with `hits` (the same key or condition) and get position deletes too.
+    """
+
+    key: str
+    delta: RowDelta
+    base: dict[str, LiveFile]
+    hits: Callable[[list[LiveFile]], str] | None = None
+
+    def referenced(self) -> set[str]:
+        """Data files this change deletes rows from (or drops)."""
+        out = {f.file_path for f in self.delta.removed_data}
+        out.update(p for d in self.delta.added_deletes if (p := referenced_data_file(d)) is not None)
+        return out
+
+    def rebased(self, con: duckdb.DuckDBPyConnection, txn: TableTransaction, current: Table, branch: str) -> tuple[RowDelta, int]:
+        """The delta to commit on `current` instead, and how many more rows it deletes there.
+
+        Raises CommitConflictError when replaying would lose a concurrent change.
+        """
+        now = live_files(current.metadata, current.io)
+        changed = sorted(p for p in self.referenced() if p not in now or _delete_paths(now[p]) != _delete_paths(self.base[p]))
+        if changed:
+            raise CommitConflictError(
+                f"conflict on branch '{branch}': {self.key} changed in a concurrent commit that rewrote, deleted or "
+                f"deleted rows of {len(changed)} data file(s) this statement deletes rows from; nothing was written",
+                tables=[self.key],
+                hint="re-run the statement on the new state of the branch",
+            )
+        fresh = {p: f for p, f in now.items() if p not in self.base}
+        delta = RowDelta(
+            self.delta.operation,
+            added_data=list(self.delta.added_data),
+            added_deletes=list(self.delta.added_deletes),
+            removed_data=list(self.delta.removed_data),
+            removed_deletes=list(self.delta.removed_deletes),
+        )
+        more = 0
+        if fresh and self.hits is not None:
+            with PositionDeletes(con, txn, current, fresh) as positions:
+                more = positions.collect(self.hits(list(fresh.values())), f"(replay of the change to {self.key})")
+                if more:
+                    extra = positions.write(f"(replay of the change to {self.key})")
+                    delta.added_deletes += extra.added_deletes
+                    delta.removed_data += extra.removed_data
+                    delta.removed_deletes += extra.removed_deletes
+        if more and delta.operation == Operation.APPEND:
+            delta.operation = Operation.OVERWRITE
+        return delta, more
+
+
+def _delete_paths(live: LiveFile) -> set[str]:
+    return {d.file_path for d in live.deletes}

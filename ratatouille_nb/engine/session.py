@@ -262,7 +262,7 @@ class Session:
     # -- introspection ------------------------------------------------------------------------
 
     def table_stats(self, key: str, ref: str | None = None) -> dict[str, Any]:
-        """Schema, rows, files and snapshots of one table, from Iceberg metadata only."""
+        """Schema, live rows, data and delete files, snapshots of one table, from Iceberg metadata only."""
         from ratatouille_nb.catalog.tables import read_metadata
 
         entry = self.contents(ref).get(key)
@@ -272,18 +272,27 @@ class Session:
             self.bind(key, self.contents(ref))
             cols = self.con.execute(f"DESCRIBE {key}").fetchall()
             return {
-                "table": key, "kind": "view", "rows": 0, "files": 0, "size_bytes": 0, "snapshot_id": None, "snapshots": 0,
+                "table": key, "kind": "view", "rows": 0, "data_rows": 0, "deleted_rows": 0, "deleted_fraction": 0.0, "files": 0,
+                "delete_files": 0, "size_bytes": 0, "snapshot_id": None, "snapshots": 0,
                 "schema": [(c[0], c[1], True) for c in cols], "partition_by": [], "metadata_location": "", "location": "",
                 "view_sql": entry.view_sql,
             }
         meta = read_metadata(self.warehouse.file_io(), entry.metadata_location)
         snap = meta.current_snapshot()
         summary = snap.summary.additional_properties if snap and snap.summary else {}
+        data_rows = int(summary.get("total-records", 0))
+        # Position deletes never repeat a position and go with their data file (engine/rowlevel.py),
+        # so live rows are exactly the data files' rows minus the positions deleted.
+        deleted = int(summary.get("total-position-deletes", 0))
         return {
             "table": key,
             "kind": "table",
-            "rows": int(summary.get("total-records", 0)),
+            "rows": data_rows - deleted,
+            "data_rows": data_rows,
+            "deleted_rows": deleted,
+            "deleted_fraction": round(deleted / data_rows, 4) if data_rows else 0.0,
             "files": int(summary.get("total-data-files", 0)),
+            "delete_files": int(summary.get("total-delete-files", 0)),
             "size_bytes": int(summary.get("total-files-size", 0)),
             "snapshot_id": snap.snapshot_id if snap else None,
             "snapshots": len(meta.snapshots),

@@ -11,8 +11,12 @@ so nothing is visible until the branch commit, and a failure deletes the files t
 
 from __future__ import annotations
 
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -20,7 +24,7 @@ import duckdb
 from ratatouille_nb.catalog.deletes import LiveFile, RowDelta, commit_row_delta, delete_files_of, live_files
 from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, aligned_select, live_rows_sql, read_files_sql
 from ratatouille_nb.engine.duckerrors import duck_error
-from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PositionDeletes, subtract_deleted, write_mode
+from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PlannedDelta, PositionDeletes, subtract_deleted, write_mode
 from ratatouille_nb.engine.rows import one_row
 from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
 from ratatouille_nb.errors import SqlError, TableExistsError, TableNotFoundError
@@ -36,8 +40,11 @@ if TYPE_CHECKING:
     from ratatouille_nb.resources import ResourceConfig
 
 
-@dataclass(frozen=True)
+@dataclass
 class WriteOutcome:
+    """What one write did. A merge-on-read change replayed on a newer head at commit time
+    (catalog/transaction.py) adds the rows it also deleted there to `rows` / `updated`."""
+
     table: str
     operation: str
     rows: int
@@ -96,6 +103,8 @@ def identity_partition_columns(table: Table) -> list[str]:
 
 class TableWriter:
     """Runs write statements for one transaction on one DuckDB connection."""
+
+    spill_dir: Path | None = None
 
     def __init__(self, con: duckdb.DuckDBPyConnection, txn: TableTransaction, resources: ResourceConfig) -> None:
         self.con = con
@@ -171,6 +180,45 @@ class TableWriter:
     def _commit(self, table: Table, delta: RowDelta) -> None:
         with self.txn.lock:
             commit_row_delta(table, delta)
+
+    def _commit_planned(self, table: Table, plan: PlannedDelta, operation: str, outcome: WriteOutcome) -> WriteOutcome:
+        """Commit a merge-on-read change and record it with a replay for a rebase (catalog/transaction.py)."""
+        self._commit(table, plan.delta)
+        counted = {"rows": 0}
+
+        def replay(current: Table) -> None:
+            with self._replay_con() as con:
+                delta, more = plan.rebased(con, self.txn, current, self.txn.branch)
+                self._commit(current, delta)
+            # A later rebase replays on the original plan again: count its extra rows once.
+            change = more - counted["rows"]
+            counted["rows"] = more
+            if outcome.operation == "merge":
+                outcome.updated += change
+            else:
+                outcome.rows += change
+
+        self.txn.record(plan.key, operation, replay=replay)
+        return outcome
+
+    @contextmanager
+    def _replay_con(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This writer's connection, or a fresh one when it was a model's cursor, closed by now."""
+        try:
+            self.con.execute("SELECT 1")
+            usable = True
+        except duckdb.ConnectionException:
+            usable = False
+        if usable:
+            yield self.con
+            return
+        from ratatouille_nb.engine.connection import connect
+
+        con = connect(self.resources, self.spill_dir or Path(tempfile.gettempdir()), extensions=(), warehouse=self.txn.warehouse)
+        try:
+            yield con
+        finally:
+            con.close()
 
     def _schema_columns(self, key: str, table: Table) -> list[tuple[str, str]]:
         from ratatouille_nb.engine.sqltypes import duck_type_of
@@ -360,10 +408,9 @@ class TableWriter:
                 if rows == 0:
                     return WriteOutcome(key, op, 0)
                 deleted = positions.write(statement)
-            self._commit(table, RowDelta(Operation.DELETE, added_deletes=deleted.added_deletes,
-                                         removed_data=deleted.removed_data, removed_deletes=deleted.removed_deletes))
-            self.txn.record(key, "delete")
-            return WriteOutcome(key, op, rows)
+            delta = RowDelta(Operation.DELETE, added_deletes=deleted.added_deletes, removed_data=deleted.removed_data,
+                             removed_deletes=deleted.removed_deletes)
+            return self._commit_planned(table, PlannedDelta(key, delta, live, hits=_rows_where(cond)), "delete", WriteOutcome(key, op, rows))
         present = self._present([f.path for f in files], statement)
         staged = f"_rat_upd_{uuid.uuid4().hex[:12]}"
         try:
@@ -413,6 +460,15 @@ class TableWriter:
             self.txn.tables.drop_table(key)
         self.txn.record(key, "drop")
         return WriteOutcome(key, "drop", 0)
+
+
+def _rows_where(cond: str) -> Callable[[list[LiveFile]], str]:
+    """(file, position) of the rows of some files that satisfy `cond` (deleted rows included)."""
+
+    def hits(files: list[LiveFile]) -> str:
+        return f"SELECT d.{FILE_COL}, d.{POS_COL} FROM {read_files_sql([f.path for f in files], positions=True)} AS d WHERE {cond}"
+
+    return hits
 
 
 __all__ = ["TableWriter", "WriteOutcome"]

@@ -293,7 +293,7 @@ class Runner:
             if model.strategy == "append":
                 out = writer.append(model.target, sql, statement=sql)
             elif model.strategy == "merge":
-                out = writer.merge(model.target, sql, model.unique_key, statement=sql)
+                out = writer.merge(model.target, sql, model.unique_key, statement=sql, write_mode=model.write_mode)
             else:
                 out = writer.overwrite_partitions(model.target, sql, statement=sql)
             return out.operation, out.rows, out.updated

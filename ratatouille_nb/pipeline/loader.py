@@ -22,8 +22,10 @@ from ratatouille_nb.yamlfile import line_for, load_yaml_with_lines
 
 HEADER_RE = re.compile(r"^\s*--\s*@([A-Za-z_]+)\s*:\s*(.*?)\s*$")
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
-HEADER_KEYS = {"name", "materialized", "unique_key", "partition_by", "owner", "strategy", "incremental_strategy", "tags", "description", "schedule"}
-YAML_KEYS = {"description", "owner", "columns", "freshness", "tests", "tags", "materialized", "unique_key", "partition_by", "strategy", "schedule", "config"}
+HEADER_KEYS = {"name", "materialized", "unique_key", "partition_by", "owner", "strategy", "incremental_strategy", "tags", "description", "schedule",
+               "write_mode"}
+YAML_KEYS = {"description", "owner", "columns", "freshness", "tests", "tags", "materialized", "unique_key", "partition_by", "strategy", "schedule", "config",
+             "write_mode"}
 COLUMN_TESTS = {"not_null", "unique", "positive", "accepted_values", "relationships", "expression"}
 
 
@@ -99,7 +101,7 @@ def parse_yaml(path: Path) -> dict[str, Any]:
             raise PipelineError(f"unknown key '{key}'", path=path, line=line_for((key,), lines), hint=f"known: {', '.join(sorted(YAML_KEYS))}")
     fields: dict[str, Any] = {}
     config = dict(data.get("config") or {})
-    for key in ("materialized", "unique_key", "partition_by", "strategy", "schedule", "tags", "owner", "description"):
+    for key in ("materialized", "unique_key", "partition_by", "strategy", "schedule", "tags", "owner", "description", "write_mode"):
         if key in data:
             fields[key] = data[key]
         elif key in config:

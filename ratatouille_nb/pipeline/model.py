@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Materialized = Literal["view", "table", "incremental"]
 Strategy = Literal["append", "merge", "insert_overwrite"]
 Severity = Literal["warn", "error"]
+WriteMode = Literal["merge-on-read", "copy-on-write"]
 
 
 class TestSpec(BaseModel):
@@ -62,6 +63,7 @@ class Model(BaseModel):
     strategy: Strategy = "merge"
     unique_key: list[str] = Field(default_factory=list)
     partition_by: list[str] = Field(default_factory=list)
+    write_mode: WriteMode | None = None  # incremental merges: None = the table property, else merge-on-read
     owner: str | None = None
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
