@@ -210,7 +210,7 @@ def test_copy_on_write_by_table_property_and_by_model(lake: Session) -> None:
     assert summary(s, "silver.mor")["operation"] == "overwrite"
     assert "added-position-deletes" not in summary(s, "silver.mor")
     set_properties(s, "silver.mor", **{"write.delete.mode": "sometimes"})
-    with pytest.raises(SqlError, match="write.delete.mode is 'sometimes'"):
+    with pytest.raises(SqlError, match=r"write\.delete\.mode is 'sometimes'"):
         s.sql("DELETE FROM silver.mor WHERE id = 40")
 
 
@@ -294,7 +294,7 @@ def test_a_concurrent_rewrite_of_a_referenced_file_is_a_conflict(lake: Session, 
         set_properties(other, "silver.t", **{"write.update.mode": "copy-on-write"})
         other.sql("UPDATE silver.t SET v = 'b' WHERE id = 10")
     head = s.store.get_reference(s.branch).hash
-    with pytest.raises(CommitConflictError, match="silver.t changed in a concurrent commit that rewrote") as err:
+    with pytest.raises(CommitConflictError, match=r"silver\.t changed in a concurrent commit that rewrote") as err:
         txn.commit()
     txn.abort()
     assert err.value.tables == ["silver.t"]
