@@ -56,7 +56,7 @@ def set_properties(s: Session, key: str, **props: str) -> None:
     with s.transaction(f"properties of {key}") as txn:
         table = txn.load(key)
         with txn.lock, table.transaction() as tx:
-            tx.set_properties(**props)
+            tx.set_properties(properties=dict(props))
         txn.record(key, "schema")
 
 
@@ -138,6 +138,7 @@ def test_a_delete_writes_one_position_delete_file_per_data_file(lake: Session) -
     from pyiceberg.avro.file import AvroFile
     from pyiceberg.manifest import MANIFEST_ENTRY_SCHEMAS
 
+    reader: AvroFile[Any]
     with AvroFile(table.io.new_input(delete_manifests[0].manifest_path), MANIFEST_ENTRY_SCHEMAS[3]) as reader:
         raw = list(reader)
     assert sorted(r[4][17] for r in raw) == sorted(data_paths)
