@@ -140,7 +140,7 @@ def test_a_delete_writes_one_position_delete_file_per_data_file(lake: Session) -
 
     reader: AvroFile[Any]
     with AvroFile(table.io.new_input(delete_manifests[0].manifest_path), MANIFEST_ENTRY_SCHEMAS[3]) as reader:
-        raw = list(reader)
+        raw: list[Any] = list(reader)
     assert sorted(r[4][17] for r in raw) == sorted(data_paths)
     assert reader.header.meta["content"] == "deletes"
 
