@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 RefKind = Literal["branch", "tag"]
-TableOp = Literal["create", "append", "overwrite", "delete", "replace", "drop", "schema", "merge"]
+TableOp = Literal["create", "append", "overwrite", "delete", "replace", "drop", "schema", "merge", "optimize"]
 
 
 class _Frozen(BaseModel):

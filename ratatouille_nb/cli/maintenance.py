@@ -1,4 +1,4 @@
-"""`rat gc`: delete warehouse files no branch or tag reaches any more."""
+"""`rat gc`, `rat optimize`, `rat expire`: table maintenance (each a thin call of one core function)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,27 @@ def _size(n: float) -> str:
 
 
 def register(cli: click.Group, session_factory: Callable[..., Any], settings_factory: Callable[..., Any]) -> None:
-    """Attach the maintenance commands (`rat gc`) to the root group."""
+    """Attach the maintenance commands (`rat gc`, `rat optimize`, `rat expire`) to the root group."""
+
+    @cli.command("optimize")
+    @click.argument("tables", nargs=-1)
+    @click.option("--branch", "-b", help="Branch to compact (default: the workspace branch).")
+    @click.pass_context
+    def optimize_cmd(ctx: click.Context, tables: tuple[str, ...], branch: str | None) -> None:
+        """Compact TABLES (default: all): fold delete files into data files, bin-pack small files; one commit, no row changes."""
+        from ratatouille_nb.maintenance.optimize import optimize
+
+        with session_factory(ctx) as s:
+            report = optimize(s, list(tables) or None, branch=branch)
+        for t in report.tables:
+            if t.changed:
+                click.echo(
+                    f"{t.table}: {t.files_rewritten} file(s) rewritten ({t.rows_rewritten:,} rows, {t.deleted_rows_purged:,} deleted rows purged); "
+                    f"data files {t.data_files_before} -> {t.data_files_after}, delete files {t.delete_files_before} -> {t.delete_files_after}"
+                )
+            else:
+                click.echo(f"{t.table}: {t.reason}")
+        click.echo(f"committed {report.commit_hash[:12]} on '{report.branch}'" if report.commit_hash else f"nothing to commit on '{report.branch}'")
 
     @cli.command("gc")
     @click.option(

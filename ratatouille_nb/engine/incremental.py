@@ -202,10 +202,10 @@ class IncrementalWriter(TableWriter):
                              removed_deletes=deleted.removed_deletes)
         if not deleted_rows:
             delta.operation = Operation.APPEND
-        delta.added_data = self._data_files(table, batch_files)
+        delta.added_data = self.data_files(table, batch_files)
         hits = functools.partial(self._key_hits, batch=batch, unique_key=unique_key)
         outcome = WriteOutcome(key, "merge", batch_rows, updated=deleted_rows)
-        return self._commit_planned(table, PlannedDelta(key, delta, live, hits=hits), "overwrite" if deleted_rows else "append", outcome)
+        return self.commit_planned(table, PlannedDelta(key, delta, live, hits=hits), "overwrite" if deleted_rows else "append", outcome)
 
     def _key_hits(self, files: list[LiveFile], batch: str, unique_key: list[str]) -> str:
         """(file, position) of every row of `files` whose key is in the batch (deleted rows included)."""
@@ -237,7 +237,7 @@ class IncrementalWriter(TableWriter):
                 hits = {str(p): int(n) for p, n in rows}
             col_list = _cols(columns)
             if hits:
-                old = self._live_select(table, [live[p] for p in hits], statement)
+                old = self.live_select(table, [live[p] for p in hits], statement)
                 t_cols = ", ".join(f"t.{quote_ident(c)}" for c in columns)
                 rewrite = (
                     f"SELECT {t_cols} FROM ({old}) AS t ANTI JOIN (SELECT {keys} FROM {batch}) AS b USING ({keys}) "

@@ -166,13 +166,13 @@ class TableWriter:
         """Columns the given data files hold (older files lack columns added since)."""
         return {n for n, _ in self._describe(f"SELECT * FROM {read_files_sql(paths)}", statement)}
 
-    def _live_select(self, table: Table, files: list[LiveFile], statement: str, where: str | None = None) -> str:
+    def live_select(self, table: Table, files: list[LiveFile], statement: str, where: str | None = None) -> str:
         """The live rows of `files` with the table's current columns (absent ones NULL)."""
         present = self._present([f.path for f in files], statement)
         columns: list[tuple[str, str | None]] = list(self._schema_columns("", table))
         return live_rows_sql(files, aligned_select(columns, present), where)
 
-    def _data_files(self, table: Table, paths: list[str]) -> list[DataFile]:
+    def data_files(self, table: Table, paths: list[str]) -> list[DataFile]:
         from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
         return [parquet_file_to_data_file(table.io, table.metadata, p) for p in paths]
@@ -181,7 +181,7 @@ class TableWriter:
         with self.txn.lock:
             commit_row_delta(table, delta)
 
-    def _commit_planned(self, table: Table, plan: PlannedDelta, operation: str, outcome: WriteOutcome) -> WriteOutcome:
+    def commit_planned(self, table: Table, plan: PlannedDelta, operation: str, outcome: WriteOutcome) -> WriteOutcome:
         """Commit a merge-on-read change and record it with a replay for a rebase (catalog/transaction.py)."""
         self._commit(table, plan.delta)
         counted = {"rows": 0}
@@ -333,7 +333,7 @@ class TableWriter:
             table,
             RowDelta(
                 op,
-                added_data=self._data_files(table, added_paths),
+                added_data=self.data_files(table, added_paths),
                 removed_data=[f.data_file for f in replaced],
                 removed_deletes=delete_files_of(replaced),
             ),
@@ -382,7 +382,7 @@ class TableWriter:
         if assignments is not None:
             select = live_rows_sql(files, self._assigned(table, present, assignments, cond, key, statement))
         else:
-            select = self._live_select(table, files, statement, where=f"NOT {cond}")
+            select = self.live_select(table, files, statement, where=f"NOT {cond}")
         _rows, new_files = self.copy_into(table.location(), select, identity_partition_columns(table), statement, schema=table.schema())
         self._rewrite(table, files, new_files, Operation.OVERWRITE if assignments is not None else Operation.DELETE)
         self.txn.record(key, "overwrite" if assignments is not None else "delete")
@@ -410,7 +410,7 @@ class TableWriter:
                 deleted = positions.write(statement)
             delta = RowDelta(Operation.DELETE, added_deletes=deleted.added_deletes, removed_data=deleted.removed_data,
                              removed_deletes=deleted.removed_deletes)
-            return self._commit_planned(table, PlannedDelta(key, delta, live, hits=_rows_where(cond)), "delete", WriteOutcome(key, op, rows))
+            return self.commit_planned(table, PlannedDelta(key, delta, live, hits=_rows_where(cond)), "delete", WriteOutcome(key, op, rows))
         present = self._present([f.path for f in files], statement)
         staged = f"_rat_upd_{uuid.uuid4().hex[:12]}"
         try:
@@ -432,7 +432,7 @@ class TableWriter:
                 deleted = positions.write(statement)
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {staged}")
-        self._commit(table, RowDelta(Operation.OVERWRITE, added_data=self._data_files(table, new_files), added_deletes=deleted.added_deletes,
+        self._commit(table, RowDelta(Operation.OVERWRITE, added_data=self.data_files(table, new_files), added_deletes=deleted.added_deletes,
                                      removed_data=deleted.removed_data, removed_deletes=deleted.removed_deletes))
         self.txn.record(key, "overwrite")
         return WriteOutcome(key, op, rows)

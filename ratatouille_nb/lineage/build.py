@@ -367,6 +367,8 @@ def producing_run(session: Session, table: str, snapshot_id: int | None = None, 
         if entry is None:
             raise TableNotFoundError(f"table '{table}' does not exist on '{ref}'", hint=f"list tables with `rat tables --branch {ref}`")
         snapshot_id = entry.snapshot_id
+    if entry is not None and snapshot_id is not None and not entry.is_view:
+        snapshot_id = _data_snapshot(session, entry.metadata_location, snapshot_id)
     path = session.settings.home / "runs.db"
     if not path.exists():
         return None
@@ -400,6 +402,19 @@ def producing_run(session: Session, table: str, snapshot_id: int | None = None, 
         if (snapshot_id is not None and found.snapshot_id == snapshot_id) or (snapshot_id is None and entry is not None and found == entry):
             return _producing(table, snapshot_id, row)
     return None
+
+
+def _data_snapshot(session: Session, metadata_location: str, snapshot_id: int) -> int:
+    """The snapshot whose rows `snapshot_id` shows: compactions (`replace` snapshots) change no row."""
+    from pyiceberg.table.snapshots import Operation
+
+    from ratatouille_nb.catalog.tables import read_metadata
+
+    meta = read_metadata(session.warehouse.file_io(), metadata_location)
+    snap = meta.snapshot_by_id(snapshot_id)
+    while snap is not None and snap.summary is not None and snap.summary.operation == Operation.REPLACE and snap.parent_snapshot_id is not None:
+        snap = meta.snapshot_by_id(snap.parent_snapshot_id)
+    return snap.snapshot_id if snap is not None else snapshot_id
 
 
 def _producing(table: str, snapshot_id: int | None, row: tuple) -> ProducingRun:

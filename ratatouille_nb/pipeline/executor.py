@@ -107,6 +107,9 @@ class Runner:
                     for m in record.models:
                         entry = commit.contents.get(m.target)
                         m.snapshot_id = entry.snapshot_id if entry else None
+                    from ratatouille_nb.maintenance.optimize import optimize_after_run
+
+                    optimize_after_run(self.session, sorted({m.target for m in record.models if m.target in txn.tables.staged}), branch)
         except BaseException as exc:
             txn.abort()
             record.status = "failed"

@@ -49,6 +49,20 @@ class ServiceMemory(BaseModel):
     memory_mb: int = Field(512, ge=64)
 
 
+class Compaction(BaseModel):
+    """When a run compacts the tables it wrote (maintenance/optimize.py): deletes slow every read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto: bool = True
+    max_deleted_fraction: float = Field(0.2, gt=0, le=1)
+    """Compact a table once this share of its data files' rows is deleted (merge-on-read leftovers)."""
+    max_delete_files: int = Field(100, ge=1)
+    """…or once it holds this many position-delete files."""
+    small_file_fraction: float = Field(0.5, gt=0, le=1)
+    """A data file smaller than this share of the target file size is bin-packed with its neighbours."""
+
+
 class ResourceConfig(BaseModel):
     """The resolved resources of one profile with workspace overrides applied."""
 
@@ -63,8 +77,9 @@ class ResourceConfig(BaseModel):
     duckdb: DuckDBSettings = DuckDBSettings()
     nessie: ServiceMemory | None = None
     minio: ServiceMemory | None = None
+    compaction: Compaction = Compaction()
 
-    @field_validator("duckdb", mode="before")
+    @field_validator("duckdb", "compaction", mode="before")
     @classmethod
     def _dict_or_model(cls, value: Any) -> Any:
         return value or {}
