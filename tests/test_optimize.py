@@ -38,7 +38,9 @@ def lake(settings: Settings, tmp_path: Path) -> Any:
 
 
 def _check(s: Session, key: str, ref: str | None = None) -> tuple:
-    return s.sql(CHECK.format(key=key), ref=ref).relation.fetchone()
+    row = s.sql(CHECK.format(key=key), ref=ref).relation.fetchone()
+    assert row is not None
+    return row
 
 
 def _pyiceberg_check(s: Session, key: str) -> tuple[int, int]:
@@ -78,7 +80,7 @@ def test_optimize_folds_deletes_and_bin_packs_without_changing_a_row(lake: Sessi
 
     again = optimize(s, ["silver.t"])  # nothing left to do: no commit
     assert again.commit_hash is None and again.tables[0].reason == "nothing to compact"
-    with pytest.raises(TableNotFoundError, match="no table silver.nope"):
+    with pytest.raises(TableNotFoundError, match=r"no table silver\.nope"):
         optimize(s, ["silver.nope"])
 
 

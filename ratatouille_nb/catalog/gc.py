@@ -11,6 +11,13 @@ data files only such snapshots used, the tables of deleted branches, and the orp
 killed before their commit. Garbage is only deleted once older than `older_than_seconds`, so the
 files of a statement still being written (not yet committed) are never touched.
 
+Position-delete files are table files like data files: a delete manifest of a live snapshot
+makes them live, and they go with the versions that used them.
+
+Retention: a table version `rat expire` recorded in the expiry log (catalog/expiry.py) is not
+a root through old history any more; it stays live only while a branch head, a tag or a product
+pin points at it, or a commit made after the expiry names it again.
+
 Two guards keep gc to what it owns:
 
 * product releases and refreshes (RAT_HOME/registry.db) pin metadata files that consumers read
@@ -30,11 +37,12 @@ import posixpath
 import re
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ratatouille_nb.catalog.expiry import ExpiryLog
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
 from ratatouille_nb.errors import CatalogError
@@ -69,6 +77,8 @@ class GcReport:
     """Every table file left in place: the live ones and the garbage too recent to delete."""
     too_recent: tuple[str, ...] = field(default_factory=tuple)
     """Unreferenced files spared because they are younger than the threshold (maybe in flight)."""
+    versions_retired: int = 0
+    """Table versions of old history that `rat expire` retired (their files were not kept for them)."""
 
 
 def _norm(path: str) -> str:
@@ -136,16 +146,16 @@ class _LiveSet:
         self.files: set[str] = set()
         self.manifest_lists: set[str] = set()
         self.older_manifest_lists: set[str] = set()
-        self._metadata_done: set[str] = set()
+        self.metadata_done: set[str] = set()
         self._manifests_done: set[str] = set()
 
     def add_entry(self, key: str, entry: TableEntry) -> None:
         location = entry.metadata_location
         if getattr(entry, "view_sql", None) is not None or not location:
             return  # a view model: stored as SQL in the commit, no files
-        if location in self._metadata_done:
+        if location in self.metadata_done:
             return
-        self._metadata_done.add(location)
+        self.metadata_done.add(location)
         try:
             meta = read_metadata(self.io, location)
         except Exception as exc:
@@ -194,11 +204,12 @@ def collect_garbage(
     older_than_seconds: float = 3600,
     dry_run: bool = False,
     pinned: Iterable[TableEntry] | None = None,
+    expired: Mapping[str, float] | None = None,
 ) -> GcReport:
     """Delete every table file no branch, tag or product pin reaches, if older than `older_than_seconds`.
 
     `pinned` are extra roots; by default the product pins of the registry next to the store
-    (`RAT_HOME/registry.db`). The listing is taken before the live set is computed, so a commit
+    (`RAT_HOME/registry.db`); `expired` the expiry log (default: RAT_HOME/expiry.db). The listing is taken before the live set is computed, so a commit
     landing meanwhile only makes more files live; files written after the listing are never
     considered. A live file that cannot be read stops gc with a `CatalogError` before anything
     is deleted.
@@ -211,12 +222,22 @@ def collect_garbage(
 
     io = warehouse.file_io()
     live = _LiveSet(io)
+    store_path = getattr(store, "path", None)
+    home = Path(store_path).parent if store_path is not None else None
+    if expired is None:
+        expired = ExpiryLog(home).expired() if home is not None else {}
+    heads = {ref.hash for ref in store.list_references()}
+    retired: set[str] = set()
     for hash_ in reachable_commits(store):
-        for key, entry in sorted(store.get_commit(hash_).contents.items()):
+        commit = store.get_commit(hash_)
+        for key, entry in sorted(commit.contents.items()):
+            at = expired.get(entry.metadata_location)
+            if at is not None and hash_ not in heads and commit.created_at <= at:
+                retired.add(entry.metadata_location)
+                continue
             live.add_entry(key, entry)
     if pinned is None:
-        store_path = getattr(store, "path", None)
-        pinned = product_pins(Path(store_path).parent) if store_path is not None else []
+        pinned = product_pins(home) if home is not None else []
     for entry in pinned:
         live.add_entry("(product pin)", entry)
 
@@ -247,18 +268,19 @@ def collect_garbage(
     if not dry_run and warehouse.is_local:
         _prune_empty_dirs(root, deleted)
 
-    expired = (live.older_manifest_lists - live.manifest_lists) & deleted_norm
+    snapshots_gone = (live.older_manifest_lists - live.manifest_lists) & deleted_norm
     return GcReport(
         dry_run=dry_run,
         files_deleted=len(deleted),
         bytes_freed=bytes_freed,
         files_kept=len(kept),
-        snapshots_expired=len(expired),
+        snapshots_expired=len(snapshots_gone),
         live_files=sum(1 for _p, norm, _m in listing if norm in live.files),
         files_ignored=ignored,
         deleted=tuple(deleted),
         kept=tuple(kept),
         too_recent=tuple(too_recent),
+        versions_retired=len(retired - live.metadata_done),
     )
 
 

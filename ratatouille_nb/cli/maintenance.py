@@ -61,6 +61,29 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
                 click.echo(f"{t.table}: {t.reason}")
         click.echo(f"committed {report.commit_hash[:12]} on '{report.branch}'" if report.commit_hash else f"nothing to commit on '{report.branch}'")
 
+    @cli.command("expire")
+    @click.option("--dry-run", is_flag=True, help="Report what would expire; change nothing.")
+    @click.option("--rows", is_flag=True, help="Also drop partitions older than the layer's retention_days (DATE/TIMESTAMP-partitioned tables).")
+    @click.pass_context
+    def expire_cmd(ctx: click.Context, dry_run: bool, rows: bool) -> None:
+        """Expire table versions older than their layer's retention_days (never a head, tag or product pin); then run `rat gc`."""
+        from ratatouille_nb.maintenance.expire import expire
+
+        with session_factory(ctx) as s:
+            report = expire(s, dry_run=dry_run, rows=rows)
+        verb = "would drop" if dry_run else "dropped"
+        for p in report.partitions:
+            click.echo(f"{p.table}: {verb} {p.files} data file(s), {p.rows:,} rows of partitions before {p.cutoff}")
+        by_table: dict[str, int] = {}
+        for v in report.expired:
+            by_table[v.table] = by_table.get(v.table, 0) + 1
+        for table, n in sorted(by_table.items()):
+            click.echo(f"{table}: {n} version(s) past retention")
+        click.echo(
+            f"expire{' (dry run)' if dry_run else ''}: {len(report.expired)} table version(s) {'would expire' if dry_run else 'expired'}, "
+            f"{report.kept} kept" + ("" if dry_run or not report.expired else "; `rat gc` deletes their files")
+        )
+
     @cli.command("gc")
     @click.option(
         "--older-than",
@@ -98,4 +121,5 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
             f"{report.snapshots_expired} snapshot(s) expired; kept {report.files_kept} file(s) "
             f"({report.live_files} live, {len(report.too_recent)} unreferenced but newer than {older_than})"
             + (f"; {report.files_ignored} non-table file(s) left alone" if report.files_ignored else "")
+            + (f"; {report.versions_retired} table version(s) past retention (`rat expire`) let go" if report.versions_retired else "")
         )
