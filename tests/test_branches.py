@@ -120,9 +120,10 @@ def test_branch_scenario(rat: Rat) -> None:
     # diff, both ways and as JSON
     out = rat.ok("branch", "diff", WS, "dev")
     row = [line.split() for line in out.splitlines() if line.startswith("silver.sales")]
-    assert row == [["silver.sales", "changed", "+10", "-0", "-"]]
+    assert row == [["silver.sales", "changed", "+10", "\u22120", "-", "+10", "-"]]
     assert json.loads(rat.ok("branch", "diff", WS, "dev", "--format", "json")) == [
-        {"table": "silver.sales", "status": "changed", "rows_added": 10, "rows_removed": 0, "schema_changes": []}
+        {"table": "silver.sales", "status": "changed", "rows_added": 10, "rows_removed": 0, "schema_changes": [], "rows_updated": 0,
+         "net_rows": 10, "rows_exact": True, "method": "summary", "key": [], "sample": []}
     ]
     back = json.loads(rat.ok("branch", "diff", "dev", WS, "--format", "json"))
     assert [(d["table"], d["rows_added"], d["rows_removed"]) for d in back] == [("silver.sales", 0, 10)]

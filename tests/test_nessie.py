@@ -707,20 +707,27 @@ def test_two_sessions_racing_on_one_branch(nsession: Session, nessie_settings: S
         a.sql("INSERT INTO bronze.events SELECT i FROM range(2000, 2010) t(i)")
         assert count(a, "bronze.events") == 1015 and count(b, "bronze.events") == 1015
         assert [s for _m, p, s in fake.requests[sent:] if p.endswith("/history/commit")] == [200, 409, 200]
-        # 2. A deletes (not replayable) while B appends: a conflict naming the table, nothing written by A
-        interleave.append("INSERT INTO bronze.events VALUES (3000)")
+        # 2. A deletes (merge-on-read: position deletes, replayable) while B appends: A's delete is
+        #    replayed on B's head and deletes B's matching row too, as if it ran after B
+        interleave.append("INSERT INTO bronze.events VALUES (3000), (7)")
+        sent = len(fake.requests)
+        a.sql("DELETE FROM bronze.events WHERE id < 500")
+        assert [s for _m, p, s in fake.requests[sent:] if p.endswith("/history/commit")] == [200, 409, 200]
+        assert count(a, "bronze.events") == 516 and count(b, "bronze.events") == 516
+        # 2b. A and B delete rows of the same data file: a conflict naming the table, nothing written by A
+        interleave.append("DELETE FROM bronze.events WHERE id = 600")
         head_before = a.store.get_reference(a.branch).hash
         with pytest.raises(CommitConflictError, match=re.escape("bronze.events")) as info:
-            a.sql("DELETE FROM bronze.events WHERE id < 500")
+            a.sql("DELETE FROM bronze.events WHERE id BETWEEN 500 AND 700")
         assert info.value.tables == ["bronze.events"]
-        assert count(a, "bronze.events") == 1016
+        assert count(a, "bronze.events") == 515
         assert a.store.get_commit(a.store.get_reference(a.branch).hash).parents == (head_before,)
         # 3. different tables: Nessie lands A's commit on B's head without a 409
         interleave.append("INSERT INTO bronze.other VALUES (2)")
         sent = len(fake.requests)
-        a.sql("DELETE FROM bronze.events WHERE id < 500")
+        a.sql("DELETE FROM bronze.events WHERE id < 800")
         assert [s for _m, p, s in fake.requests[sent:] if p.endswith("/history/commit")] == [200, 200]
-        assert count(b, "bronze.events") == 516 and count(b, "bronze.other") == 2
+        assert count(b, "bronze.events") == 216 and count(b, "bronze.other") == 2
 
 
 def test_threads_appending_to_one_table(nsession: Session, nessie_settings: Settings, nessie_workspace: Workspace) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,10 +72,21 @@ class ColumnChange(_Frozen):
 
 
 class TableDiff(_Frozen):
-    """Per-table difference between two refs (rows counted from the data files that differ)."""
+    """Per-table difference between two refs (catalog/diff.py says how rows are counted)."""
 
     table: str
     status: Literal["added", "removed", "changed"]
     rows_added: int = 0
     rows_removed: int = 0
+    """Rows deleted (in `from`, not in `to`)."""
     schema_changes: list[ColumnChange] = Field(default_factory=list)
+    rows_updated: int = 0
+    """Rows whose key is on both sides with other values (computed diffs with a key only)."""
+    net_rows: int = 0
+    """Live rows of `to` minus live rows of `from` (always exact)."""
+    rows_exact: bool = False
+    """Whether added/removed/updated are exact row counts (else a file-level estimate)."""
+    method: Literal["summary", "key", "rows", "files"] = "files"
+    key: list[str] = Field(default_factory=list)
+    sample: list[dict[str, Any]] = Field(default_factory=list)
+    """Changed rows: {"change": added|deleted|updated, "row": …[, "before": …, "columns": […]]}."""

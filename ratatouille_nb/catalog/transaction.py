@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 Replay = Callable[["Table"], None]
 
-_STRENGTH = {"append": 0, "optimize": 1, "schema": 1, "delete": 2, "overwrite": 3, "replace": 4, "create": 5, "drop": 6}
+_STRENGTH = {"append": 0, "optimize": 1, "properties": 1, "schema": 1, "delete": 2, "overwrite": 3, "replace": 4, "create": 5, "drop": 6}
 MAX_ATTEMPTS = 50
 
 

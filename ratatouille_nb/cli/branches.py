@@ -74,36 +74,53 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @branch.command("diff")
     @click.argument("from_ref")
     @click.argument("to_ref")
+    @click.option("--rows", "rows", is_flag=True, help="Count rows exactly with DuckDB (by the table's unique key) where metadata cannot.")
+    @click.option("--sample", type=int, default=0, show_default=True, help="Show up to N changed rows of each kind (implies --rows).")
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
     @click.pass_context
-    def branch_diff(ctx: click.Context, from_ref: str, to_ref: str, fmt: str) -> None:
-        """Per table: added/removed/changed, rows added/removed, schema changes."""
+    def branch_diff(ctx: click.Context, from_ref: str, to_ref: str, rows: bool, sample: int, fmt: str) -> None:
+        """Per table: added/removed/changed, rows added, deleted and updated, schema changes."""
         from ratatouille_nb.catalog.diff import diff_refs
         from ratatouille_nb.cli.output import render_table
 
         with session_factory(ctx) as s:
-            diffs = diff_refs(s.store, s.warehouse, from_ref, to_ref)
+            diffs = diff_refs(s.store, s.warehouse, from_ref, to_ref, rows=rows or sample > 0, sample=max(sample, 0), con=s.con)
             if fmt == "json":
                 import json
 
-                click.echo(json.dumps([d.model_dump() for d in diffs], indent=2))
+                click.echo(json.dumps([d.model_dump(mode="json") for d in diffs], indent=2))
                 return
             if not diffs:
                 click.echo(f"no differences between '{from_ref}' and '{to_ref}'")
                 return
+
+            def count(sign: str, n: int, exact: bool) -> str:
+                return f"{'' if exact else '~'}{sign}{n:,}"
+
             render_table(
-                ["table", "status", "rows added", "rows removed", "schema changes"],
+                ["table", "status", "added", "deleted", "updated", "net", "schema changes"],
                 [
                     (
                         d.table,
                         d.status,
-                        f"+{d.rows_added:,}",
-                        f"-{d.rows_removed:,}",
+                        count("+", d.rows_added, d.rows_exact),
+                        count("\u2212", d.rows_removed, d.rows_exact),
+                        count("~", d.rows_updated, True) if d.method == "key" else "-",
+                        f"{d.net_rows:+,}".replace("-", "\u2212"),
                         ", ".join(f"{c.change} {c.name}" + (f" {c.old_type}->{c.new_type}" if c.change == "retyped" else "") for c in d.schema_changes) or "-",
                     )
                     for d in diffs
                 ],
             )
+            if any(not d.rows_exact for d in diffs):
+                click.echo("~ estimated from the files that differ; --rows counts rows exactly")
+            for d in diffs:
+                for item in d.sample:
+                    mark = {"added": "+", "deleted": "\u2212", "updated": "~"}[item["change"]]
+                    detail = item["row"]
+                    if item["change"] == "updated":
+                        detail = {k: item["row"].get(k) for k in d.key} | {c: f"{item['before'].get(c)!r} -> {item['row'].get(c)!r}" for c in item["columns"]}
+                    click.echo(f"  {d.table} {mark} {detail}")
 
     @branch.command("log")
     @click.argument("ref", required=False)

@@ -168,9 +168,26 @@ class IncrementalWriter(TableWriter):
         unknown = [k for k in unique_key if k not in columns]
         if unknown:
             raise SqlError(f"{key}: unique_key column(s) {', '.join(unknown)} not in the table", statement=statement)
+        table = self._remember_key(key, table, unique_key)
         if _write_mode(table, "merge", write_mode) == COPY_ON_WRITE:
             return self._merge_copy_on_write(key, table, aligned, columns, unique_key, statement)
         return self._merge_on_read(key, table, aligned, unique_key, statement)
+
+    def _remember_key(self, key: str, table: Table, unique_key: list[str]) -> Table:
+        """Record the merge key as a table property, so row-level diffs (catalog/diff.py) can match rows by it."""
+        from ratatouille_nb.catalog.diff import UNIQUE_KEY_PROPERTY
+
+        wanted = ",".join(unique_key)
+        if table.properties.get(UNIQUE_KEY_PROPERTY) == wanted:
+            return table
+
+        def replay(current: Table) -> None:
+            with self.txn.lock, current.transaction() as tx:
+                tx.set_properties({UNIQUE_KEY_PROPERTY: wanted})
+
+        replay(table)
+        self.txn.record(key, "properties", replay=replay)
+        return self.txn.load(key)
 
     def _check_unique(self, key: str, batch: str, unique_key: list[str], statement: str) -> None:
         keys = _cols(unique_key)
