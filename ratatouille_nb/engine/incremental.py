@@ -27,7 +27,7 @@ from ratatouille_nb.engine.duckerrors import duck_error
 from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PlannedDelta, PositionDeletes
 from ratatouille_nb.engine.rowlevel import write_mode as _write_mode
 from ratatouille_nb.engine.rows import one_row, scalar
-from ratatouille_nb.engine.sqltypes import quote_ident, storable_projection
+from ratatouille_nb.engine.sqltypes import duck_type_of, quote_ident, storable_projection
 from ratatouille_nb.engine.writer import TableWriter, WriteOutcome, identity_partition_columns
 from ratatouille_nb.errors import SqlError
 
@@ -78,8 +78,8 @@ class IncrementalWriter(TableWriter):
         widened, narrowed = [], []
         for name, new_type in incoming.items():
             old = current.get(name)
-            if old is None or old == new_type:
-                continue
+            if old is None or old == new_type or (not old.is_primitive and duck_type_of(old) == duck_type_of(new_type)):
+                continue  # nested types compare by shape: the incoming side has no field ids yet
             pair = (str(old), str(new_type))
             if pair in _WIDENINGS or (
                 isinstance(old, DecimalType) and isinstance(new_type, DecimalType) and new_type.scale == old.scale and new_type.precision > old.precision
