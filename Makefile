@@ -69,9 +69,21 @@ compose-check:
 	docker-compose -f docker-compose.yml config -q
 	docker-compose -f docker-compose.minimal.yml config -q
 
-bench: $(STAMP)
+# The benchmarks run in their own venv: the [bench] extra (dbt-duckdb, for the side-by-side merge
+# benchmark) cannot share one with the [test] extra's lint tools.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/notebook_overhead.py
+	$(BENCH_VENV)/bin/python bench/merge.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ratatouille_nb.catalog.deletes import LiveFile, RowDelta
-from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, live_rows_sql, read_files_sql
+from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, live_rows_sql, read_files_sql, sql_str
 from ratatouille_nb.engine.duckerrors import duck_error
 from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PlannedDelta, PositionDeletes
 from ratatouille_nb.engine.rowlevel import write_mode as _write_mode
@@ -209,25 +209,38 @@ class IncrementalWriter(TableWriter):
             return WriteOutcome(key, "merge", 0)
         batch = read_files_sql(batch_files)
         self._check_unique(key, batch, unique_key, statement)
+        bounds = self._key_range(table, batch, unique_key[0])
         deleted_rows = 0
         delta = RowDelta(Operation.OVERWRITE)
         if live:
             with PositionDeletes(self.con, self.txn, table, live) as positions:
-                deleted_rows = positions.collect(self._key_hits(list(live.values()), batch, unique_key), statement)
+                deleted_rows = positions.collect(self._key_hits(list(live.values()), batch, unique_key, bounds), statement)
                 deleted = positions.write(statement)
             delta = RowDelta(Operation.OVERWRITE, added_deletes=deleted.added_deletes, removed_data=deleted.removed_data,
                              removed_deletes=deleted.removed_deletes)
         if not deleted_rows:
             delta.operation = Operation.APPEND
         delta.added_data = self.data_files(table, batch_files)
-        hits = functools.partial(self._key_hits, batch=batch, unique_key=unique_key)
+        hits = functools.partial(self._key_hits, batch=batch, unique_key=unique_key, bounds=bounds)
         outcome = WriteOutcome(key, "merge", batch_rows, updated=deleted_rows)
         return self.commit_planned(table, PlannedDelta(key, delta, live, hits=hits), "overwrite" if deleted_rows else "append", outcome)
 
-    def _key_hits(self, files: list[LiveFile], batch: str, unique_key: list[str]) -> str:
+    def _key_range(self, table: Table, batch: str, column: str) -> str:
+        """`col BETWEEN <batch min> AND <batch max>` with literals, so DuckDB skips row groups outside it.
+
+        (Constant bounds prune by Parquet statistics; a semi-join alone reads every key.)
+        """
+        lo, hi = one_row(self.con, f"SELECT min({quote_ident(column)})::VARCHAR, max({quote_ident(column)})::VARCHAR FROM {batch}")
+        if lo is None:
+            return "false"  # every batch key is NULL: NULL keys never match
+        duck_type = dict(self._schema_columns("", table))[column]
+        return f"{quote_ident(column)} BETWEEN CAST({sql_str(lo)} AS {duck_type}) AND CAST({sql_str(hi)} AS {duck_type})"
+
+    def _key_hits(self, files: list[LiveFile], batch: str, unique_key: list[str], bounds: str = "true") -> str:
         """(file, position) of every row of `files` whose key is in the batch (deleted rows included)."""
         keys = _cols(unique_key)
         where = f"({keys}) IN (SELECT ({keys}) FROM {batch})" if len(unique_key) > 1 else f"{keys} IN (SELECT {keys} FROM {batch})"
+        where = f"{bounds} AND {where}"
         return f"SELECT d.{FILE_COL}, d.{POS_COL} FROM {read_files_sql([f.path for f in files], positions=True)} AS d WHERE {where}"
 
     def _merge_copy_on_write(
