@@ -383,3 +383,36 @@ def test_models_merge_on_read_by_default_and_copy_on_write_on_request(lake: Sess
     with pytest.raises(PipelineError, match="write_mode") as err:
         load_project(s.workspace.root)
     assert err.value.line == 3
+
+
+# -- branches, products and gc see delete files -----------------------------------------------------
+
+
+def test_branch_merges_products_and_gc_carry_delete_files(lake: Session) -> None:
+    from ratatouille_nb.catalog.gc import collect_garbage
+    from ratatouille_nb.catalog.local import LocalVersionStore
+
+    s = lake
+    s.sql("CREATE TABLE silver.t AS SELECT i AS id, i % 3 AS p, 'a' AS v FROM range(300) t(i)")
+    s.sql("CREATE TABLE silver.other AS SELECT 1 AS id, 0 AS p, 'x' AS v")
+    s.store.create_reference("dev", "branch", s.branch)
+    s.sql("DELETE FROM silver.t WHERE id < 100", ref="dev")  # position deletes on dev
+    s.sql("UPDATE silver.other SET v = 'y'")  # main changes another table: a three-way merge
+    result = s.store.merge("dev", s.branch)
+    assert result.kind == "merge" and result.tables == ["silver.t"]
+    assert table_rows(s, "silver.t") == [(i, i % 3, "a") for i in range(100, 300)]
+    assert s.table_stats("silver.t")["delete_files"] == 3
+
+    s.products.publish("silver.t", "trimmed", "1.0.0")
+    s.sql("DELETE FROM silver.t WHERE id >= 200")  # the pin keeps the version with 200 rows
+    assert s.sql("SELECT count(*) FROM products.trimmed").relation.fetchone()[0] == 200
+
+    assert isinstance(s.store, LocalVersionStore)
+    collect_garbage(s.store, s.warehouse, older_than_seconds=0)
+    table = s.transaction("read").load("silver.t")
+    for live in live_files(table.metadata, table.io).values():
+        for delete in live.deletes:
+            assert Path(delete.file_path).is_file(), delete.file_path  # delete files of live versions are live
+    assert table_rows(s, "silver.t") == [(i, i % 3, "a") for i in range(100, 200)]
+    assert s.sql("SELECT count(*) FROM products.trimmed").relation.fetchone()[0] == 200
+    assert s.sql("SELECT count(*) FROM silver.t", ref="dev").relation.fetchone()[0] == 200
