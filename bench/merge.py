@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from run import TreeSampler, log, machine, versions  # noqa: E402
+from run import TreeSampler, log, machine, splice_readme, versions  # noqa: E402
 
 MEMORY_MB = 500
 THREADS = 2
@@ -221,17 +220,7 @@ def render(res: dict[str, Any]) -> str:
 
 
 def write_readme(res: dict[str, Any]) -> Path:
-    path = BENCH / "README.md"
-    text = path.read_text()
-    block = render(res)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-    return path
+    return splice_readme(render(res), START, END)
 
 
 def _loads(node: Any) -> list[float]:

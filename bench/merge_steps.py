@@ -302,28 +302,19 @@ STEPS = {f.__name__: f for f in (rat_setup, rat_append, rat_merge, rat_read, rat
                                   native_setup, native_merge, native_check, dbt_setup, dbt_merge, dbt_check)}
 
 
-def main(argv: list[str]) -> int:
+def warm(step: str) -> float:
+    """Import what the step will import anyway, so its clock measures work (as bench/steps.py does)."""
     import importlib
 
-    step, args, out_path = argv[1], json.loads(argv[2]), argv[3]
     t0 = time.perf_counter()
-    if step.startswith("rat_"):
-        for name in ("pyarrow", "pyiceberg.io.pyarrow", "pyiceberg.table", "sqlglot", "jinja2", "ratatouille_nb.engine.session",
-                     "ratatouille_nb.engine.incremental", "ratatouille_nb.pipeline.executor", "ratatouille_nb.maintenance.optimize"):
-            importlib.import_module(name)
-    else:
-        importlib.import_module("duckdb")
-    warmup = round(time.perf_counter() - t0, 3)
-    load_before = os.getloadavg()[0]
-    result = STEPS[step](args)
-    result["seconds"] = round(result["seconds"], 3)
-    result["warmup_seconds"] = warmup
-    result["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    PEAKS.read()
-    result["vmhwm_mb"] = round(PEAKS.lifetime, 1)
-    Path(out_path).write_text(json.dumps(result, indent=2, default=str))
-    return 0
+    modules = ("pyarrow", "pyiceberg.io.pyarrow", "pyiceberg.table", "sqlglot", "jinja2", "ratatouille_nb.engine.session",
+               "ratatouille_nb.engine.incremental", "ratatouille_nb.pipeline.executor", "ratatouille_nb.maintenance.optimize")
+    for name in modules if step.startswith("rat_") else ("duckdb",):
+        importlib.import_module(name)
+    return round(time.perf_counter() - t0, 3)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    from steps import main
+
+    raise SystemExit(main(sys.argv, STEPS, warm))

@@ -549,18 +549,22 @@ def _reports(steps: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def write_readme(res: dict[str, Any]) -> Path:
+def splice_readme(block: str, start: str = START, end: str = END) -> Path:
+    """Replace the section between the `start` and `end` markers of bench/README.md (or append it)."""
     path = BENCH / "README.md"
-    block = render_results(res)
     text = path.read_text() if path.exists() else README_HEAD
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
         text = head + block + tail
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
     return path
+
+
+def write_readme(res: dict[str, Any]) -> Path:
+    return splice_readme(render_results(res))
 
 
 # -- main -----------------------------------------------------------------------------------------

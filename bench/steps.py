@@ -480,12 +480,14 @@ def warm_up(step: str) -> float:
     return round(time.perf_counter() - t0, 3)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], steps: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+         warm: Callable[[str], float] | None = None) -> int:
+    """Run one step (`argv`: STEP JSON_ARGS OUT.json) and write its report; also bench/merge_steps.py's entry."""
     step, args, out_path = argv[1], json.loads(argv[2]), argv[3]
-    warmup = warm_up(step)
+    warmup = (warm or warm_up)(step)
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
-    result = STEPS[step](args)
+    result = (steps or STEPS)[step](args)
     result["seconds"] = round(result["seconds"], 3)
     result["child_total_seconds"] = round(time.perf_counter() - started, 3)
     result["warmup_seconds"] = warmup

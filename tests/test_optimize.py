@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ratatouille_nb.catalog.deletes import live_files
+from ratatouille_nb.catalog.transaction import TableTransaction
 from ratatouille_nb.cli.main import cli
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.engine.writer import TableWriter
@@ -107,24 +108,27 @@ def test_partitions_and_evolved_schemas_survive_compaction(settings: Settings, t
             assert s.con.execute(f"SELECT DISTINCT p FROM read_parquet('{f.path}')").fetchall() == [(p,)]
 
 
+def _staged_compaction(s: Session, key: str) -> TableTransaction:
+    """A compaction planned and staged in a transaction that has not committed yet."""
+    txn = s.transaction("optimize")
+    writer = TableWriter(s.con, txn, s.resources)
+    table = txn.load(key)
+    _compact(writer, key, table, writer.live(table), "test")
+    return txn
+
+
 def test_a_compaction_replays_over_a_concurrent_append_but_not_over_a_rewrite(lake: Session, settings: Settings) -> None:
     s = lake
     s.sql("CREATE TABLE silver.t AS SELECT i AS id FROM range(100) t(i)")
     s.sql("DELETE FROM silver.t WHERE id < 10")
-    txn = s.transaction("optimize")
-    writer = TableWriter(s.con, txn, s.resources)
-    table = txn.load("silver.t")
-    _compact(writer, "silver.t", table, writer.live(table), "test")
+    txn = _staged_compaction(s, "silver.t")
     with Session(settings, s.workspace) as other:
         other.sql("INSERT INTO silver.t VALUES (500)")
     assert txn.commit() is not None
     assert _check(s, "silver.t")[:2] == (91, 91) and _layout(s, "silver.t") == (2, 0)
 
     s.sql("DELETE FROM silver.t WHERE id = 50")
-    txn = s.transaction("optimize")
-    writer = TableWriter(s.con, txn, s.resources)
-    table = txn.load("silver.t")
-    _compact(writer, "silver.t", table, writer.live(table), "test")
+    txn = _staged_compaction(s, "silver.t")
     with Session(settings, s.workspace) as other:
         other.sql("DELETE FROM silver.t WHERE id = 60")  # new deletes on a file the compaction replaces
     with pytest.raises(CommitConflictError) as err:
