@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ratatouille_nb.catalog.deletes import LiveFile, RowDelta, delete_files_of
 from ratatouille_nb.engine.rowlevel import PlannedDelta
 from ratatouille_nb.engine.writer import TableWriter, WriteOutcome, identity_partition_columns
-from ratatouille_nb.errors import CatalogError, CommitConflictError, TableNotFoundError
+from ratatouille_nb.errors import CatalogError, CommitConflictError, RatError, TableNotFoundError
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -151,4 +151,6 @@ def optimize_after_run(session: Session, tables: list[str], branch: str) -> Opti
         return optimize(session, tables, branch=branch, only_needed=True)
     except CommitConflictError as exc:
         log.info("automatic compaction skipped: %s", exc)
-        return None
+    except RatError as exc:  # the run has committed; a compaction that cannot run now is retried by the next one
+        log.warning("automatic compaction of %s failed: %s", ", ".join(tables), exc)
+    return None

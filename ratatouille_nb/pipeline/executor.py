@@ -107,9 +107,6 @@ class Runner:
                     for m in record.models:
                         entry = commit.contents.get(m.target)
                         m.snapshot_id = entry.snapshot_id if entry else None
-                    from ratatouille_nb.maintenance.optimize import optimize_after_run
-
-                    optimize_after_run(self.session, sorted({m.target for m in record.models if m.target in txn.tables.staged}), branch)
         except BaseException as exc:
             txn.abort()
             record.status = "failed"
@@ -122,6 +119,10 @@ class Runner:
                 history.save(record)
             finally:
                 history.close()
+        if record.commit_hash is not None:  # after the run, outside it: compaction never touches the run's files
+            from ratatouille_nb.maintenance.optimize import optimize_after_run
+
+            optimize_after_run(self.session, sorted({m.target for m in record.models if m.target in txn.tables.staged}), branch)
         return record
 
     # -- scheduling ---------------------------------------------------------------------------
