@@ -97,6 +97,15 @@ def _age(paths: set[str], seconds: float) -> None:
         os.utime(p, (old, old))
 
 
+def _backdate_catalog(settings: Settings, seconds: float) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(settings.catalog_db)
+    with con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (repr(time.time() - seconds),))
+    con.close()
+
+
 @pytest.fixture
 def history(settings: Settings, workspace: Workspace) -> Iterator[Session]:
     """Writes, deletes, replaces, a dropped table, a merged-then-deleted branch, a deleted branch, a tag."""
@@ -215,7 +224,9 @@ def test_recent_files_are_kept_by_default(history: Session, settings: Settings) 
     assert _files(settings) == before | orphans
 
     # Once the killed write's files are two hours old, only they go; younger garbage stays.
+    # (The catalog that wrote them is then at least as old: gc refuses files older than their catalog.)
     _age(orphans, 7200)
+    _backdate_catalog(settings, 7200)
     report = collect_garbage(s.store, s.warehouse)
     assert set(report.deleted) == orphans
     assert _files(settings) == before

@@ -187,6 +187,43 @@ class _LiveSet:
             ) from exc
 
 
+CLOCK_SKEW_SECONDS = 600.0
+"""How much older than the catalog a table file may look (an S3 server's clock against ours)."""
+
+
+def refuse_foreign_warehouse(store: VersionStore, table_files: list[tuple[str, float]]) -> None:
+    """Refuse gc when the catalog cannot be the one that wrote these table files (`(path, mtime)`).
+
+    gc deletes whatever the catalog does not reference, so it must never run against a catalog
+    that lost track of the warehouse: an empty one (catalog.db deleted and recreated), or one
+    created after the oldest table file (recreated, then written to). Nothing is deleted then.
+    """
+    if not table_files:
+        return
+    where = getattr(store, "path", "the catalog")
+    hint = "nothing was deleted; restore catalog.db from a backup (the table files are intact), see `rat doctor`"
+    is_empty = getattr(store, "is_empty", None)
+    if callable(is_empty) and is_empty():
+        raise CatalogError(
+            f"gc refused: the catalog {where} holds no commits, yet the warehouse holds {len(table_files)} table "
+            "file(s); it references none of them, so gc would delete them all",
+            hint=hint,
+        )
+    born = float(getattr(store, "created_at", 0.0) or 0.0)
+    oldest_path, oldest = min(table_files, key=lambda item: item[1])
+    if born and oldest < born - CLOCK_SKEW_SECONDS:
+        older = sum(1 for _path, mtime in table_files if mtime < born - CLOCK_SKEW_SECONDS)
+        raise CatalogError(
+            f"gc refused: the catalog {where} was created at {_when(born)}, after {older} table file(s) of the "
+            f"warehouse were written (the oldest, {oldest_path}, at {_when(oldest)}): it cannot know which are live",
+            hint=hint,
+        )
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
 def collect_garbage(
     store: VersionStore,
     warehouse: Warehouse,
@@ -208,6 +245,7 @@ def collect_garbage(
     root = warehouse.location()
     started = time.time()
     listing = [(path, _norm(path), mtime) for path, mtime in warehouse.list_files(root)]
+    refuse_foreign_warehouse(store, [(path, mtime) for path, norm, mtime in listing if is_table_file(norm)])
 
     io = warehouse.file_io()
     live = _LiveSet(io)

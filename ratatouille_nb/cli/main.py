@@ -155,10 +155,16 @@ def tables(ctx: click.Context, branch: str | None, fmt: str) -> None:
         ctx.obj["tables_branch"] = branch
         return
     from ratatouille_nb.cli.output import render_table
+    from ratatouille_nb.errors import TableMetadataError
 
     with _session(ctx) as s:
         ref = branch or s.branch
-        stats = [s.table_stats(k, ref) for k in sorted(s.contents(ref))]
+        stats: list[dict[str, Any]] = []
+        for key in sorted(s.contents(ref)):
+            try:
+                stats.append(s.table_stats(key, ref))
+            except TableMetadataError as exc:  # listed as broken: the others still show, the fix is in the error
+                stats.append({"table": key, "kind": "broken", "error": exc.args[0], "hint": exc.hint})
         if fmt == "json":
             import json
 
@@ -169,8 +175,15 @@ def tables(ctx: click.Context, branch: str | None, fmt: str) -> None:
             return
         render_table(
             ["table", "rows", "files", "size", "snapshots"],
-            [(t["table"], f"{t['rows']:,}", t["files"], _size(t["size_bytes"]), t["snapshots"]) for t in stats],
+            [
+                (t["table"], "BROKEN", "-", "-", "-") if t["kind"] == "broken"
+                else (t["table"], f"{t['rows']:,}", t["files"], _size(t["size_bytes"]), t["snapshots"])
+                for t in stats
+            ],
         )
+        for t in stats:
+            if t["kind"] == "broken":
+                click.echo(f"broken: {t['error']}\n  hint: {t['hint']}", err=True)
 
 
 @tables.command("show")

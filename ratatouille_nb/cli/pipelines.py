@@ -99,6 +99,8 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
 
             record = runner.run(list(selectors), full_refresh=full_refresh, variables=values, branch=target_branch, on_event=on_event)
             elapsed = time.perf_counter() - started
+            if record.history_error:
+                click.echo(f"warning: {record.history_error}", err=True)
             if record.status != "success":
                 failed = next((m for m in record.models if m.status == "failed"), None)
                 ok = sum(1 for m in record.models if m.status == "success")
@@ -107,7 +109,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
                     failed.model if failed else "?",
                     (failed.error if failed else record.error) or "unknown error",
                     hint=f"the run committed nothing: branch '{target_branch}' is unchanged",
-                )
+                ) from (failed.exception if failed else None)
             rows = sum(m.rows_written for m in record.models)
             updated = sum(m.rows_updated for m in record.models)
             peak = max((m.peak_rss_mb for m in record.models), default=0.0)

@@ -45,15 +45,20 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
 
         with session_factory(ctx) as s:
             svc = s.products
-            rows = []
+            rows, broken = [], []
             for name in svc.readable():
                 info = svc.show(name)
+                if info["broken"]:
+                    broken.append(info["broken"])
                 latest = info["versions"][-1]["version"]
-                rows.append((name, latest, info["owner"], info["access"], _age(info["freshness_seconds"]), (info["description"] or "")[:50]))
+                freshness = "BROKEN" if info["broken"] else _age(info["freshness_seconds"])
+                rows.append((name, latest, info["owner"], info["access"], freshness, (info["description"] or "")[:50]))
             if not rows:
                 click.echo("no products visible to this workspace")
                 return
             render_table(["product", "latest", "owner", "access", "freshness", "description"], rows)
+            for message in broken:
+                click.echo(f"broken: {message}", err=True)
 
     @products.command("show")
     @click.argument("name")

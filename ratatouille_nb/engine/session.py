@@ -19,6 +19,7 @@ from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
 from ratatouille_nb.engine.result import StatementResult
 from ratatouille_nb.engine.sqltypes import duck_type_of, quote_ident
 from ratatouille_nb.engine.statements import Statement, classify, split_statements
+from ratatouille_nb.errormap import mapped_errors
 from ratatouille_nb.errors import ReferenceNotFoundError, SqlError, TableNotFoundError
 from ratatouille_nb.resources import ResourceConfig, load_profile
 from ratatouille_nb.settings import Settings
@@ -117,7 +118,8 @@ class Session:
             if self._bound.get(key) == bound_as:
                 continue
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(key.split('.')[0])}")
-            self.con.execute(self._view_sql(key, entry))
+            with mapped_errors(path=entry.metadata_location or None, subject=key):  # a broken table is named as such
+                self.con.execute(self._view_sql(key, entry))
             self._bound[key] = bound_as
         return sorted(wanted)
 
@@ -233,7 +235,8 @@ class Session:
 
         message = " ".join(stmt.sql.split())
         with self.transaction(message[:500], branch=branch) as txn:
-            self.bind(stmt.sql, self.with_products(stmt.sql, txn.tables.base))
+            if stmt.kind != "drop":  # a drop reads nothing: a table with unreadable metadata stays droppable
+                self.bind(stmt.sql, self.with_products(stmt.sql, txn.tables.base))
             writer = TableWriter(self.con, txn, self.resources)
             assert stmt.target is not None
             if stmt.kind == "create":
@@ -276,7 +279,7 @@ class Session:
                 "schema": [(c[0], c[1], True) for c in cols], "partition_by": [], "metadata_location": "", "location": "",
                 "view_sql": entry.view_sql,
             }
-        meta = read_metadata(self.warehouse.file_io(), entry.metadata_location)
+        meta = read_metadata(self.warehouse.file_io(), entry.metadata_location, key)
         snap = meta.current_snapshot()
         summary = snap.summary.additional_properties if snap and snap.summary else {}
         return {

@@ -24,7 +24,8 @@ from ratatouille_nb.pipeline.dag import Dag, build_dag
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.loader import Project, load_project
 from ratatouille_nb.pipeline.model import Model
-from ratatouille_nb.pipeline.runs import ModelRun, RunHistory, RunRecord
+from ratatouille_nb.pipeline.pyerrors import user_code_error
+from ratatouille_nb.pipeline.runs import ModelRun, RunRecord, save_run
 from ratatouille_nb.pipeline.templating import RenderContext
 
 if TYPE_CHECKING:
@@ -114,11 +115,7 @@ class Runner:
             raise
         finally:
             record.finished_at = time.time()
-            history = RunHistory(self.session.settings.home)
-            try:
-                history.save(record)
-            finally:
-                history.close()
+            save_run(self.session.settings.home, record)  # never raises: a landed commit stays reported as landed
         return record
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -183,9 +180,9 @@ class Runner:
             run.operation, run.rows_written, run.rows_updated = outcome
             run.status = "success"
         except RatError as exc:
-            run.status, run.error = "failed", str(exc)
+            run.status, run.error, run.exception = "failed", str(exc), exc
         except Exception as exc:  # noqa: BLE001 - a user's Python pipeline may raise anything
-            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            run.status, run.error, run.exception = "failed", f"{type(exc).__name__}: {exc}", exc
         run.seconds = time.perf_counter() - started
         run.peak_rss_mb = peak_rss_mb()
         if on_event:
@@ -306,7 +303,10 @@ class Runner:
         token = CURRENT_RUN.set((state, model))
         try:
             before = _rows_of(state, model)
-            model.function()
+            try:
+                model.function()
+            except Exception as exc:  # noqa: BLE001 - user code: reported at the user's file:line
+                raise user_code_error(exc, model.path, self.project.root)  # noqa: B904 - it chains `exc` itself
             after = _rows_of(state, model)
         finally:
             CURRENT_RUN.reset(token)

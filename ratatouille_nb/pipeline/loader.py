@@ -224,13 +224,9 @@ def _python_models(path: Path, layer: str) -> list[Model]:
     except SyntaxError as exc:
         raise PipelineError(f"syntax error: {exc.msg}", path=path, line=exc.lineno) from None
     except Exception as exc:  # noqa: BLE001 - user module code may raise anything
-        line = None
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == str(path):
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        raise PipelineError(f"{type(exc).__name__}: {exc}", path=path, line=line) from None
+        from ratatouille_nb.pipeline.pyerrors import user_code_error
+
+        raise user_code_error(exc, path)  # noqa: B904 - it chains `exc`, trimmed to the user's frames
     finally:
         sys.modules.pop(module_name, None)
     models = []

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-_SCHEMA = (
+from ratatouille_nb.errors import RatError
+from ratatouille_nb.sqlite_store import Migration, open_sqlite
+
+MIGRATIONS: list[Migration] = [
     """CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT PRIMARY KEY, workspace TEXT, branch TEXT, command TEXT, selectors TEXT,
-        started_at REAL, finished_at REAL, status TEXT, commit_hash TEXT, error TEXT)""",
-    """CREATE TABLE IF NOT EXISTS run_models (
+        started_at REAL, finished_at REAL, status TEXT, commit_hash TEXT, error TEXT);
+    CREATE TABLE IF NOT EXISTS run_models (
         run_id TEXT, model TEXT, target TEXT, status TEXT, operation TEXT, rows_written INTEGER,
         rows_updated INTEGER, seconds REAL, peak_rss_mb REAL, error TEXT, reads TEXT, snapshot_id INTEGER,
         PRIMARY KEY (run_id, model))""",
-)
+]
+"""runs.db's schema, step by step (sqlite_store.migrate applies the missing steps on open)."""
 
 
 @dataclass
@@ -33,6 +36,8 @@ class ModelRun:
     error: str | None = None
     reads: dict[str, int | None] = field(default_factory=dict)
     snapshot_id: int | None = None
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+    """The model's own exception (not stored): front ends chain it so --debug shows the user's frames."""
 
 
 @dataclass
@@ -48,33 +53,29 @@ class RunRecord:
     commit_hash: str | None = None
     error: str | None = None
     models: list[ModelRun] = field(default_factory=list)
+    history_error: str | None = None
+    """Why this record could not be saved to runs.db (the run itself is unaffected), else None."""
 
 
 class RunHistory:
     """Append-only log of runs (SQLite, WAL) shared by all workspaces of a RAT_HOME."""
 
     def __init__(self, home: Path) -> None:
-        home.mkdir(parents=True, exist_ok=True)
         self.path = home / "runs.db"
-        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        for stmt in _SCHEMA:
-            self._conn.execute(stmt)
+        self._conn = open_sqlite(self.path, MIGRATIONS)
 
     def save(self, run: RunRecord) -> None:
-        with self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute(
+        with self._conn.write() as cur:
+            cur.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.run_id, run.workspace, run.branch, run.command, json.dumps(run.selectors), run.started_at,
                  run.finished_at, run.status, run.commit_hash, run.error),
             )
             for m in run.models:
-                d = asdict(m)
-                self._conn.execute(
+                cur.execute(
                     "INSERT OR REPLACE INTO run_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run.run_id, d["model"], d["target"], d["status"], d["operation"], d["rows_written"], d["rows_updated"],
-                     d["seconds"], d["peak_rss_mb"], d["error"], json.dumps(d["reads"]), d["snapshot_id"]),
+                    (run.run_id, m.model, m.target, m.status, m.operation, m.rows_written, m.rows_updated,
+                     m.seconds, m.peak_rss_mb, m.error, json.dumps(m.reads), m.snapshot_id),
                 )
 
     def rows(self, table: str) -> tuple[list[str], list[tuple]]:
@@ -83,3 +84,21 @@ class RunHistory:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def save_run(home: Path, run: RunRecord) -> str | None:
+    """Record a finished run; on failure return why (the caller reports it) instead of raising.
+
+    The run's commit has landed or not by now: a damaged runs.db must neither hide that nor turn
+    a landed commit into a reported failure.
+    """
+    try:
+        history = RunHistory(home)
+        try:
+            history.save(run)
+        finally:
+            history.close()
+    except RatError as exc:
+        run.history_error = f"run {run.run_id} was not recorded in the run history: {exc}"
+        return run.history_error
+    return None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
+from ratatouille_nb.errors import TableMetadataError
 from ratatouille_nb.products.compatibility import is_acceptable, lowest_acceptable, schema_change
 from ratatouille_nb.products.errors import AccessDeniedError, IncompatibleVersionError, ProductError, ProductNotFoundError
 from ratatouille_nb.products.permissions import LEVELS, allows, effective_level
@@ -120,8 +121,8 @@ class ProductService:
             raise ProductError(f"cannot publish '{source}': it is a view; publish a table (materialized: table)")
         return entry
 
-    def _schema(self, entry: TableEntry) -> list[dict]:
-        meta = read_metadata(self.session.warehouse.file_io(), entry.metadata_location)
+    def _schema(self, entry: TableEntry, table: str | None = None) -> list[dict]:
+        meta = read_metadata(self.session.warehouse.file_io(), entry.metadata_location, table)
         return [{"name": f.name, "type": str(f.field_type), "required": f.required} for f in meta.schema().fields]
 
     def publish(
@@ -139,7 +140,7 @@ class ProductService:
         validate_product_name(name)
         new_version = parse_version(version)
         entry = self._source_entry(source)
-        schema = self._schema(entry)
+        schema = self._schema(entry, source)
         existing = self.registry.releases(name)
         if existing:
             self._require(name, "write")
@@ -200,7 +201,7 @@ class ProductService:
         if newest.owner_workspace != self.workspace:
             raise AccessDeniedError(f"product '{name}' is refreshed from its owner workspace '{newest.owner_workspace}'")
         entry = self._source_entry(newest.source_table)
-        change = schema_change(newest.schema_, self._schema(entry))
+        change = schema_change(newest.schema_, self._schema(entry, newest.source_table))
         if change.removed or change.retyped or change.added:
             raise IncompatibleVersionError(
                 f"cannot refresh product '{name}' {newest.version}: the source schema changed ({change.describe()}); "
@@ -272,12 +273,18 @@ class ProductService:
         self._require(name, "read")
         newest = releases[-1]
         pin = self.registry.pins(name, newest.version)[-1]
-        freshness = None
+        freshness, broken = None, None
         if pin.snapshot_id is not None:
-            meta = read_metadata(self.session.warehouse.file_io(), pin.metadata_location)
-            snap = meta.snapshot_by_id(pin.snapshot_id)
-            if snap is not None:
-                freshness = time.time() - snap.timestamp_ms / 1000
+            try:
+                meta = read_metadata(
+                    self.session.warehouse.file_io(), pin.metadata_location, subject=f"product {name} {newest.version}"
+                )
+            except TableMetadataError as exc:  # the registry entry is intact; only its data is unreadable
+                broken = str(exc)
+            else:
+                snap = meta.snapshot_by_id(pin.snapshot_id)
+                if snap is not None:
+                    freshness = time.time() - snap.timestamp_ms / 1000
         return {
             "name": name,
             "owner": newest.owner_workspace,
@@ -291,6 +298,7 @@ class ProductService:
             "grants": self.registry.grants(name),
             "subscribers": [s.model_dump() for s in self.registry.subscriptions(product=name)],
             "freshness_seconds": freshness,
+            "broken": broken,
             "access": self.level(name),
         }
 
