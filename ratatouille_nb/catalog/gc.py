@@ -242,6 +242,11 @@ def collect_garbage(
     """
     if older_than_seconds < 0:
         raise CatalogError(f"older_than_seconds must be >= 0, got {older_than_seconds}")
+    from ratatouille_nb.catalog.authorized import AuthorizedStore
+
+    if isinstance(store, AuthorizedStore):  # gc sees every workspace's files: an administrator's verb
+        store.policy.require_admin("`rat gc`")
+        store = store.inner
     root = warehouse.location()
     started = time.time()
     listing = [(path, _norm(path), mtime) for path, mtime in warehouse.list_files(root)]

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ratatouille_nb.catalog import open_store
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.refs import parse_ref
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
@@ -29,6 +28,7 @@ from ratatouille_nb.workspace import Workspace, find_workspace
 if TYPE_CHECKING:
     import duckdb
 
+    from ratatouille_nb.catalog.authorized import AuthorizedStore
     from ratatouille_nb.catalog.transaction import TableTransaction
 
 _PAIR_RE = re.compile(r'"?([A-Za-z_][\w]*)"?\s*\.\s*"?([A-Za-z_][\w]*)"?')
@@ -50,11 +50,20 @@ def warehouse_for(settings: Settings) -> Warehouse:
 class Session:
     """The shared engine behind the CLI, the magics and the Python API."""
 
-    def __init__(self, settings: Settings | None = None, workspace: Workspace | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, workspace: Workspace | None = None, *, server_user: str | None = None
+    ) -> None:
+        from ratatouille_nb.access import resolve_principal
+        from ratatouille_nb.catalog.authorized import AuthorizedStore
+        from ratatouille_nb.workspace.registration import open_access
+
         self.settings = settings or Settings.from_env()
         self.workspace = workspace or find_workspace(self.settings)
         self.resources = resolve_resources(self.settings, self.workspace)
-        self.store = open_store(self.settings)
+        self.principal = resolve_principal(self.settings, server_user=server_user)
+        # Every ref operation of this session goes through the access policy (catalog/authorized.py).
+        self.access, inner = open_access(self.settings, self.workspace, self.principal)
+        self.store: AuthorizedStore = AuthorizedStore(inner, self.access)
         self.warehouse = warehouse_for(self.settings)
         self.branch = self.settings.branch or self.workspace.branch
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -64,11 +73,10 @@ class Session:
         self._ensure_branch()
 
     def _ensure_branch(self) -> None:
+        from ratatouille_nb.workspace.registration import ensure_branch
+
         if self.branch == self.workspace.branch:
-            try:
-                self.store.get_reference(self.branch)
-            except ReferenceNotFoundError:
-                self.store.create_reference(self.branch, "branch", self.store.default_branch)
+            ensure_branch(self.store.inner, self.branch)  # the workspace's own branch, owned since registration
 
     # -- DuckDB -------------------------------------------------------------------------------
 
@@ -304,6 +312,7 @@ class Session:
             self._products.registry.close()
             self._products = None
         self.store.close()
+        self.access.registry.close()
 
     def __enter__(self) -> Session:
         return self
