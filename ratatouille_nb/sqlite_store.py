@@ -4,13 +4,11 @@ catalog.db, registry.db and runs.db are each opened through `open_sqlite`:
 
 * every sqlite3 error raised by a statement or a fetch becomes a `StoreError` naming the file
   and `rat doctor` (errormap.store_error), so a damaged, garbage or locked store is one line;
-* the schema is a numbered list of migrations: step N runs once, when the file's version is
-  below N, inside one `BEGIN IMMEDIATE` (two processes opening an old file migrate it once).
-  A file with one owner keeps its version in `PRAGMA user_version`; registry.db has several
-  owners (products, workspaces), so there each owner's version is a row of `schema_versions`
-  (one user_version cannot count two independent lists) and user_version is set to 1.
-  A version newer than the package knows is refused (StoreVersionError): an older `rat` never
-  writes a schema it does not understand.
+* the schema is a numbered list of migrations: step N runs once, when the file's
+  `PRAGMA user_version` is below N, inside one `BEGIN IMMEDIATE` (two processes opening an old
+  file migrate it once). A version newer than the package knows is refused (StoreVersionError):
+  an older `rat` never writes a schema it does not understand. One module owns each file
+  (docs/architecture.md), so one list of steps describes it.
 """
 
 from __future__ import annotations
@@ -106,11 +104,8 @@ class StoreConnection(sqlite3.Connection):
             cur.execute("COMMIT")
 
 
-def open_sqlite(path: Path, migrations: Sequence[Migration], *, owner: str | None = None) -> StoreConnection:
-    """Open (creating it if needed) a store file in WAL mode and bring its schema to `len(migrations)`.
-
-    `owner` is given for a file several modules share (registry.db): its version is kept per owner.
-    """
+def open_sqlite(path: Path, migrations: Sequence[Migration]) -> StoreConnection:
+    """Open (creating it if needed) a store file in WAL mode and bring its schema to `len(migrations)`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +122,7 @@ def open_sqlite(path: Path, migrations: Sequence[Migration], *, owner: str | Non
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        migrate(conn, migrations, owner=owner)
+        migrate(conn, migrations)
     except BaseException:
         conn.close()
         raise
@@ -147,31 +142,23 @@ def open_read_only(path: Path) -> StoreConnection:
     return conn
 
 
-def schema_version(conn: StoreConnection, owner: str | None = None) -> int:
-    """The number of migrations applied to this file (for `owner`, on a shared file)."""
-    if owner is None:
-        return int(conn.execute("PRAGMA user_version").fetchone()[0])
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'").fetchone()
-    if not exists:
-        return 0
-    row = conn.execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
-    return int(row[0]) if row else 0
+def schema_version(conn: StoreConnection) -> int:
+    """The number of migrations applied to this file."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: StoreConnection, migrations: Sequence[Migration], *, owner: str | None = None) -> int:
+def migrate(conn: StoreConnection, migrations: Sequence[Migration]) -> int:
     """Apply the steps the file lacks, in one write transaction; returns the version reached."""
     latest = len(migrations)
-    current = schema_version(conn, owner)
-    if current == latest:
-        return current  # the common case: no write lock taken
+    if schema_version(conn) == latest:
+        return latest  # the common case: no write lock taken
     with conn.write() as cur:
-        current = schema_version(conn, owner)  # another process may have migrated meanwhile
+        current = schema_version(conn)  # another process may have migrated meanwhile
         if current > latest:
-            who = f" ({owner} tables)" if owner else ""
             raise StoreVersionError(
-                f"{conn.path}{who} has schema version {current}; this Ratatouille knows up to {latest}",
+                f"{conn.path} has schema version {current}; this Ratatouille knows up to {latest}",
                 path=conn.path,
-                hint="upgrade ratatouille_nb (`pip install -U ratatouille_nb`); a newer version wrote this file",
+                hint="upgrade ratatouille_nb (`pip install -U ratatouille_nb`): a newer version wrote this file",
             )
         for step in migrations[current:]:
             if callable(step):
@@ -180,15 +167,7 @@ def migrate(conn: StoreConnection, migrations: Sequence[Migration], *, owner: st
                 for statement in step.split(";"):
                     if statement.strip():
                         cur.execute(statement)
-        if owner is None:
-            cur.execute(f"PRAGMA user_version = {latest}")
-        else:
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-            cur.execute(
-                "INSERT INTO schema_versions VALUES (?, ?) ON CONFLICT(owner) DO UPDATE SET version = excluded.version",
-                (owner, latest),
-            )
-            cur.execute("PRAGMA user_version = 1")
+        cur.execute(f"PRAGMA user_version = {latest}")
     return latest
 
 

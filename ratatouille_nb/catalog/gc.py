@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
 from ratatouille_nb.errors import CatalogError
+from ratatouille_nb.sqlite_store import open_read_only
 
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.base import VersionStore
@@ -97,16 +97,14 @@ def product_pins(home: Path) -> list[TableEntry]:
     path = Path(home) / "registry.db"
     if not path.is_file():
         return []
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    con = open_read_only(path)  # a damaged registry stops gc in one line: its pins are roots gc cannot see
     try:
         out = []
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for table, snap_col in (("products", "iceberg_snapshot_id"), ("product_refreshes", "snapshot_id")):
-            try:
-                rows = con.execute(f"SELECT metadata_location, {snap_col} FROM {table}").fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    continue
-                raise
+            if table not in tables:
+                continue
+            rows = con.execute(f"SELECT metadata_location, {snap_col} FROM {table}").fetchall()
             out += [TableEntry(metadata_location=loc, snapshot_id=snap) for loc, snap in rows if loc]
         return out
     finally:
@@ -147,7 +145,7 @@ class _LiveSet:
             return
         self._metadata_done.add(location)
         try:
-            meta = read_metadata(self.io, location)
+            meta = read_metadata(self.io, location, key)
         except Exception as exc:
             raise CatalogError(
                 f"gc stopped before deleting anything: cannot read the metadata of table {key} at {location}: {exc}",

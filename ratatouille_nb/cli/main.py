@@ -227,6 +227,9 @@ _register_lineage(cli, _session, _settings)
 from ratatouille_nb.cli.pipelines import register as _register_pipelines  # noqa: E402
 
 _register_pipelines(cli, _session, _settings)
+from ratatouille_nb.cli.doctor import register as _register_doctor  # noqa: E402
+
+_register_doctor(cli, _session, _settings)
 
 
 @cli.command()

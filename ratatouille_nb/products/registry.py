@@ -108,14 +108,14 @@ MIGRATIONS: list[Migration] = [
         id TEXT PRIMARY KEY, product_name TEXT NOT NULL, version TEXT NOT NULL,
         metadata_location TEXT NOT NULL, snapshot_id BIGINT, refreshed_at TIMESTAMP, refreshed_by TEXT, reason TEXT)""",
 ]
-"""The products' tables in registry.db, step by step (their version is kept per owner: the file is shared)."""
+"""registry.db's schema, step by step (sqlite_store.migrate applies the missing steps on open)."""
 
 
 class SqliteProductRegistry(ProductRegistry):
     """The registry in RAT_HOME/registry.db (WAL), shared by every workspace of that home."""
 
     def __init__(self, home: Path) -> None:
-        self._conn = open_sqlite(home / "registry.db", MIGRATIONS, owner="products")
+        self._conn = open_sqlite(home / "registry.db", MIGRATIONS)
 
     def _row_release(self, row: tuple) -> Release:
         (id_, name, version, owner, desc, schema_json, storage, snap, created_at, created_by, meta, source) = row
