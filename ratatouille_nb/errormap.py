@@ -59,7 +59,7 @@ def store_error(exc: sqlite3.Error, path: str | Path | None, *, timeout: float |
     if any(s in low for s in _CORRUPT):
         return StoreCorruptError(f"{where} is damaged: {text}", path=path, hint=DOCTOR_HINT)
     if any(s in low for s in _BUSY):
-        waited = f" for {timeout:.0f}s" if timeout else ""
+        waited = f" for {timeout:g}s" if timeout else ""
         return StoreBusyError(
             f"{where} stayed locked by another process{waited}",
             path=path,

@@ -180,6 +180,6 @@ def integrity_problems(path: Path) -> list[str]:
         finally:
             conn.close()
     except StoreError as exc:
-        return [str(exc.args[0])]
+        return [str(exc.__cause__ or exc.args[0])]  # the bare SQLite reason: the caller names the file
     messages = [str(r[0]) for r in rows]
     return [] if messages == ["ok"] else messages

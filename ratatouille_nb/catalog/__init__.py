@@ -63,10 +63,8 @@ def lost_catalog_evidence(settings: Settings) -> str | None:
         finally:
             conn.close()
     warehouse = Warehouse.from_settings(settings)
-    for path, _mtime in warehouse.list_files(warehouse.location()):
-        if is_table_file(path):
-            return f"the warehouse {warehouse.location()} holds table files (e.g. {path})"
-    return None
+    count = sum(1 for path, _mtime in warehouse.list_files(warehouse.location()) if is_table_file(path))
+    return f"the warehouse {warehouse.location()} holds {count} table file(s)" if count else None
 
 
 def refuse_lost_catalog(settings: Settings) -> None:

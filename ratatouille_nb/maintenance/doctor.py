@@ -78,28 +78,25 @@ def _repair_fix(path: Path) -> str:
     )
 
 
-def check_stores(settings: Settings, diagnosis: Diagnosis) -> bool:
-    """Integrity and schema version of every store file; False when catalog.db cannot be used."""
+def check_stores(settings: Settings, diagnosis: Diagnosis) -> set[str]:
+    """Integrity and schema version of every store file; returns the names of those that can be used."""
     from ratatouille_nb.catalog import lost_catalog_evidence
 
-    catalog_ok = True
+    sound: set[str] = set()
     for name, known in _store_versions().items():
         path = settings.home / name
         if not path.exists():
-            if name == "catalog.db" and settings.catalog == "local":
-                evidence = lost_catalog_evidence(settings)
-                if evidence is not None:
-                    diagnosis.problems.append(Problem(
-                        str(path), f"catalog.db is missing, but {evidence}",
-                        f"restore {path} from a backup (the table files are intact); do not run `rat gc` until then",
-                    ))
-                catalog_ok = False
+            evidence = lost_catalog_evidence(settings) if name == "catalog.db" and settings.catalog == "local" else None
+            if evidence is not None:
+                diagnosis.problems.append(Problem(
+                    str(path), f"catalog.db is missing, but {evidence}",
+                    f"restore {path} from a backup (the table files are intact); do not run `rat gc` until then",
+                ))
             continue
         diagnosis.checked.append(name)
         damage = integrity_problems(path)
         if damage:
             diagnosis.problems.append(Problem(str(path), f"{name} is damaged: {'; '.join(damage[:3])}", _repair_fix(path)))
-            catalog_ok = catalog_ok and name != "catalog.db"
             continue
         conn = open_read_only(path)
         try:
@@ -111,8 +108,9 @@ def check_stores(settings: Settings, diagnosis: Diagnosis) -> bool:
                 str(path), f"{name} has schema version {version}; this Ratatouille knows up to {known}",
                 "upgrade ratatouille_nb (`pip install -U ratatouille_nb`)",
             ))
-            catalog_ok = catalog_ok and name != "catalog.db"
-    return catalog_ok
+            continue
+        sound.add(name)
+    return sound
 
 
 class _Files:
@@ -123,17 +121,18 @@ class _Files:
         self.present = present
         self._seen: dict[str, tuple[str, str] | None] = {}
 
-    def problem(self, location: str, snapshot_id: int | None, table: str | None, subject: str | None) -> tuple[str, str] | None:
+    def problem(self, location: str, snapshot_id: int | None) -> tuple[str, str] | None:
         """(message, kind) of what is wrong with one metadata file and its current snapshot, else None."""
         if location not in self._seen:
-            self._seen[location] = self._check(location, snapshot_id, table, subject)
+            self._seen[location] = self._check(location, snapshot_id)
         return self._seen[location]
 
-    def _check(self, location: str, snapshot_id: int | None, table: str | None, subject: str | None) -> tuple[str, str] | None:
+    def _check(self, location: str, snapshot_id: int | None) -> tuple[str, str] | None:
         try:
-            meta = read_metadata(self.io, location, table, subject=subject)
-        except TableMetadataError as exc:
-            return str(exc.args[0]), "metadata"
+            meta = read_metadata(self.io, location)
+        except TableMetadataError as exc:  # said once per file, whichever tables and pins share it
+            problem = str(exc.args[0]).split(f" at {location}: ", 1)[-1]
+            return f"cannot read its metadata at {location}: {problem}", "metadata"
         wanted = snapshot_id if snapshot_id is not None else meta.current_snapshot_id
         snapshot = meta.snapshot_by_id(wanted) if wanted is not None else None
         if snapshot is None:
@@ -170,11 +169,9 @@ def check_tables(store: VersionStore, files: _Files, diagnosis: Diagnosis) -> bo
             if entry.view_sql is not None or not entry.metadata_location:
                 continue
             tables += 1
-            found = files.problem(entry.metadata_location, entry.snapshot_id, key, None)
+            found = files.problem(entry.metadata_location, entry.snapshot_id)
             if found is not None:
                 message, kind = found
-                if kind == "metadata":
-                    message = message.replace(f"cannot read the metadata of table {key}", "cannot read its metadata")
                 diagnosis.problems.append(Problem(f"table {key} on {ref.kind} {ref.name}", message, _table_fix(kind, ref.name, ref.kind, key)))
                 ok = False
     diagnosis.checked.append(f"{tables} table(s) on {len(store.list_references())} branch(es) and tag(s)")
@@ -197,11 +194,10 @@ def check_product_pins(settings: Settings, files: _Files, diagnosis: Diagnosis) 
                     continue
                 count += 1
                 subject = f"product {release.name} {release.version}"
-                found = files.problem(pin.metadata_location, pin.snapshot_id, None, subject)
+                found = files.problem(pin.metadata_location, pin.snapshot_id)
                 if found is not None:
-                    message = found[0].replace(f"cannot read the metadata of {subject}", "cannot read its metadata")
                     diagnosis.problems.append(Problem(
-                        f"{subject} ({pin.reason} pin)", message,
+                        f"{subject} ({pin.reason} pin)", found[0],
                         f"restore the file from a backup; newer reads are fixed by re-pinning from the owner workspace "
                         f"'{release.owner_workspace}': `rat products refresh {release.name}`",
                     ))
@@ -247,9 +243,9 @@ def diagnose(settings: Settings) -> Diagnosis:
     from ratatouille_nb.storage import Warehouse
 
     diagnosis = Diagnosis()
-    catalog_ok = check_stores(settings, diagnosis)
-    if not catalog_ok:
-        return diagnosis
+    sound = check_stores(settings, diagnosis)
+    if settings.catalog == "local" and "catalog.db" not in sound:
+        return diagnosis  # without a catalog there are no tables to check
     warehouse = Warehouse.from_settings(settings)
     present, table_files = _listing(warehouse)
     diagnosis.checked.append(f"{table_files} table file(s) in {warehouse.location()}")
@@ -261,11 +257,12 @@ def diagnose(settings: Settings) -> Diagnosis:
         return diagnosis
     try:
         tables_ok = check_tables(store, files, diagnosis)
-        pins_ok = check_product_pins(settings, files, diagnosis)
+        registry_present = (settings.home / "registry.db").exists()
+        pins_ok = check_product_pins(settings, files, diagnosis) if "registry.db" in sound else not registry_present
         if tables_ok and pins_ok and settings.catalog == "local":
             check_orphans(store, warehouse, diagnosis)
         elif settings.catalog == "local":
-            diagnosis.checked.append("orphans: not checked until the broken tables and pins above are fixed")
+            diagnosis.checked.append("orphans: not checked until the problems above are fixed")
     finally:
         store.close()
     return diagnosis
