@@ -306,7 +306,7 @@ def test_python_model_error_names_the_users_line(session: Session, rat: Rat, wor
     path.write_text(PY_MODEL)
     out = rat("run", code=1)
     assert out.stderr.splitlines()[-2] == f"error: model bronze_boom failed: {path}:5: ZeroDivisionError: division by zero"
-    assert f"FAIL  bronze_boom -> bronze.boom" in out.stdout and f"{path}:5: ZeroDivisionError" in out.stdout
+    assert "FAIL  bronze_boom -> bronze.boom" in out.stdout and f"{path}:5: ZeroDivisionError" in out.stdout
 
 
 def test_python_model_debug_traceback_shows_the_users_frames(session: Session, settings: Settings, workspace: Workspace) -> None:
