@@ -21,7 +21,7 @@ from ratatouille_nb.products.compatibility import is_acceptable, lowest_acceptab
 from ratatouille_nb.products.errors import AccessDeniedError, IncompatibleVersionError, ProductError, ProductNotFoundError
 from ratatouille_nb.products.permissions import LEVELS, allows, effective_level
 from ratatouille_nb.products.registry import Pin, Release, SqliteProductRegistry, Subscription
-from ratatouille_nb.products.versions import parse_version, resolve
+from ratatouille_nb.products.versions import parse_version, resolve, satisfies
 
 if TYPE_CHECKING:
     from ratatouille_nb.engine.session import Session
@@ -100,11 +100,17 @@ class ProductService:
         """The release and pin `name` resolves to for this workspace (access checked)."""
         releases = self._releases(name)
         self._require(name, "read")
-        chosen = resolve([r.version for r in releases], version or self.constraint_for(name), name)
+        constraint = version or self.constraint_for(name)
+        if as_of is not None:  # as it was then: the versions published by that time, and their pins of that time
+            releases = [r for r in releases if r.created_at <= as_of]
+            if not releases or not any(satisfies(r.version, constraint) for r in releases):
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(as_of))
+                raise ProductNotFoundError(f"product '{name}' had no version satisfying '{constraint}' at {when}")
+        chosen = resolve([r.version for r in releases], constraint, name)
         release = next(r for r in releases if r.version == chosen)
         pins = self.registry.pins(name, chosen)
         if as_of is not None:
-            pins = [p for p in pins if p.pinned_at <= as_of] or pins[:1]
+            pins = [p for p in pins if p.pinned_at <= as_of]
         return Resolved(release=release, pin=pins[-1])
 
     # -- publishing ---------------------------------------------------------------------------
@@ -139,16 +145,21 @@ class ProductService:
 
         validate_product_name(name)
         new_version = parse_version(version)
-        entry = self._source_entry(source)
-        schema = self._schema(entry, source)
         existing = self.registry.releases(name)
         if existing:
-            self._require(name, "write")
+            self._require(name, "write")  # before the source is read: a reader learns nothing about it
+        entry = self._source_entry(source)
+        schema = self._schema(entry, source)
+        if existing:
             if any(parse_version(r.version) == new_version for r in existing):
                 from ratatouille_nb.products.errors import VersionExistsError
 
-                raise VersionExistsError(f"product '{name}' version {version} already exists: versions are immutable")
-            older = [r for r in existing if parse_version(r.version) < new_version]
+                raise VersionExistsError(
+                    f"product '{name}' version {version} already exists: versions are immutable",
+                    hint=f"publish a new version, or `rat products refresh {name}` to re-pin the newest one",
+                )
+            # The contract is the previous release's: a pre-release promises nothing (semver item 9).
+            older = [r for r in existing if parse_version(r.version) < new_version and not parse_version(r.version).prerelease]
             if older:
                 previous = max(older, key=lambda r: parse_version(r.version))
                 change = schema_change(previous.schema_, schema)
