@@ -20,7 +20,7 @@ from ratatouille_nb.products.errors import (
 )
 from ratatouille_nb.products.versions import parse_version, resolve, satisfies
 from ratatouille_nb.settings import Settings
-from ratatouille_nb.workspace import Workspace, init_workspace
+from ratatouille_nb.workspace import init_workspace
 
 V = semver.Version.parse
 

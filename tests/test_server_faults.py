@@ -20,7 +20,7 @@ from tests.test_server import Api, api, jp_server_config, lakehouse  # noqa: F40
 DOCTOR = "`rat doctor` checks every store and table and prints the command that fixes each problem"
 
 
-def test_a_truncated_product_pin_leaves_the_list_intact(api: Api, lakehouse: Workspace, settings: Settings) -> None:
+def test_a_truncated_product_pin_leaves_the_list_intact(api: Api, lakehouse: Workspace, settings: Settings) -> None:  # noqa: F811
     with Session(settings, lakehouse) as s:
         location = s.products.resolve("sales_kpis").pin.metadata_location
     Path(location).write_bytes(b"{")
@@ -35,7 +35,7 @@ def test_a_truncated_product_pin_leaves_the_list_intact(api: Api, lakehouse: Wor
     assert status == 200 and detail["schema"][0]["name"] == "day"
 
 
-def test_a_garbage_registry_is_one_message(api: Api, lakehouse: Workspace, settings: Settings) -> None:
+def test_a_garbage_registry_is_one_message(api: Api, lakehouse: Workspace, settings: Settings) -> None:  # noqa: F811
     registry = settings.home / "registry.db"
     for suffix in ("-wal", "-shm"):
         Path(f"{registry}{suffix}").unlink(missing_ok=True)
