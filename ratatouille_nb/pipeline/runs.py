@@ -83,3 +83,60 @@ class RunHistory:
 
     def close(self) -> None:
         self._conn.close()
+
+
+# -- reading the history (lineage, widgets): the queries live here, next to the schema ----------
+
+_SUCCESSFUL_MODEL_RUNS = """
+SELECT r.run_id, r.workspace, r.branch, r.command, r.started_at, r.finished_at, r.commit_hash,
+       m.model, m.target, m.operation, m.rows_written, m.rows_updated, m.reads, m.snapshot_id
+FROM run_models m JOIN runs r ON r.run_id = m.run_id
+WHERE r.workspace = ? AND r.status = 'success' AND m.status = 'success' AND {where}
+ORDER BY r.started_at, r.run_id
+"""
+
+
+def _read_only(home: Path) -> sqlite3.Connection | None:
+    path = home / "runs.db"
+    if not path.exists():
+        return None
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+
+
+def successful_model_runs(
+    home: Path, workspace: str, table: str, *, snapshot_id: int | None = None, models: tuple[str, ...] = ()
+) -> list[tuple]:
+    """Successful model runs of `workspace` that wrote `table` (at `snapshot_id`, or by one of `models`), oldest first.
+
+    Rows: run_id, workspace, branch, command, started_at, finished_at, commit_hash, model, target,
+    operation, rows_written, rows_updated, reads (JSON), snapshot_id.
+    """
+    conn = _read_only(home)
+    if conn is None:
+        return []
+    try:
+        if snapshot_id is not None:
+            return conn.execute(_SUCCESSFUL_MODEL_RUNS.format(where="m.target = ? AND m.snapshot_id = ?"), (workspace, table, snapshot_id)).fetchall()
+        marks = ",".join("?" for _ in models)
+        where = f"(m.target = ? OR m.model IN ({marks}))" if models else "m.target = ?"
+        return conn.execute(_SUCCESSFUL_MODEL_RUNS.format(where=where), (workspace, table, *models)).fetchall()
+    finally:
+        conn.close()
+
+
+def latest_model_run(home: Path, workspace: str, model: str) -> dict[str, object] | None:
+    """The model's most recent run in `workspace`, whatever its outcome."""
+    conn = _read_only(home)
+    if conn is None:
+        return None
+    try:
+        cur = conn.execute(
+            "SELECT r.run_id, r.branch, r.command, r.started_at, r.finished_at, r.commit_hash, m.status, m.operation,"
+            " m.rows_written, m.rows_updated, m.seconds, m.error FROM run_models m JOIN runs r ON r.run_id = m.run_id"
+            " WHERE r.workspace = ? AND m.model = ? ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1",
+            (workspace, model),
+        )
+        row = cur.fetchone()
+        return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
+    finally:
+        conn.close()
