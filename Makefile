@@ -47,6 +47,7 @@ test-browser: $(STAMP)
 lint: $(STAMP) $(DAGSTER_STAMP)
 	$(BIN)/ruff check ratatouille_nb ratatouille tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/jlpm install
 	$(BIN)/jlpm lint:check
 

@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ratatouille_nb.catalog.gc import collect_garbage
 from ratatouille_nb.catalog.local import LocalVersionStore
 from ratatouille_nb.cli.main import cli
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.errors import CatalogError, CatalogMissingError
 from ratatouille_nb.settings import Settings
-from ratatouille_nb.storage import Warehouse
+from ratatouille_nb.verbs.maintenance import gc, session_gc
 from ratatouille_nb.workspace import Workspace
 
 from .conftest import scalar
@@ -242,12 +241,9 @@ def test_gc_refuses_an_empty_catalog_over_a_used_warehouse(lake: Session, settin
     lake.close()
     before = _files(settings)
     settings.catalog_db.unlink()
-    empty = LocalVersionStore(settings.catalog_db)  # what any older `rat` did: a fresh, empty catalog
-    try:
-        with pytest.raises(CatalogError) as err:
-            collect_garbage(empty, Warehouse.from_settings(settings), older_than_seconds=0)
-    finally:
-        empty.close()
+    LocalVersionStore(settings.catalog_db).close()  # what any older `rat` did: a fresh, empty catalog
+    with pytest.raises(CatalogError) as err:
+        gc(settings, older_than_seconds=0)
     table_files = sum(1 for p in before if "/metadata/" in p or "/data/w-" in p)
     assert str(err.value) == (
         f"gc refused: the catalog {settings.catalog_db} holds no commits, yet the warehouse holds {table_files} table "
@@ -269,7 +265,7 @@ def test_gc_refuses_a_catalog_younger_than_the_warehouse(lake: Session, settings
         fresh.sql("CREATE TABLE gold.c AS SELECT 1 AS x")
         before = _files(settings)
         with pytest.raises(CatalogError, match=r"^gc refused: the catalog .* was created at .*, after \d+ table file\(s\) of the warehouse were written"):
-            collect_garbage(fresh.store, fresh.warehouse, older_than_seconds=0)
+            session_gc(fresh, older_than_seconds=0)
     assert _files(settings) == before
 
 

@@ -32,9 +32,9 @@ def open_store(settings: Settings) -> VersionStore:
             )
 
         def file_io() -> object:
-            from ratatouille_nb.engine.session import warehouse_for
+            from ratatouille_nb.storage import Warehouse
 
-            return warehouse_for(settings).file_io()
+            return Warehouse.from_settings(settings).file_io()
 
         return NessieVersionStore(settings.nessie_uri, file_io=file_io)
     raise ConfigError(f"unknown catalog '{settings.catalog}'", hint="set RAT_CATALOG to 'local' or 'nessie'")

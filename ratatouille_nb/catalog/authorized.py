@@ -142,6 +142,9 @@ class AuthorizedStore(VersionStore):
 
     # -- writes -------------------------------------------------------------------------------
 
+    def check_commit(self, branch: str) -> None:
+        self.policy.require_write(branch, "commit to")
+
     def commit(
         self,
         branch: str,

@@ -13,8 +13,8 @@ files of a statement still being written (not yet committed) are never touched.
 
 Two guards keep gc to what it owns:
 
-* product releases and refreshes (RAT_HOME/registry.db) pin metadata files that consumers read
-  outside any branch; those pins are roots like branch heads;
+* product releases and refreshes pin metadata files that consumers read outside any branch; the
+  caller passes those pins (`pinned`), and they are roots like branch heads;
 * only files the table machinery writes are candidates: Iceberg metadata/manifest files in a
   `metadata/` folder (pyiceberg's names) and data files in a writer's `data/w-<16 hex>/` folder.
   Anything else under the warehouse root, such as landing files that pipelines ingest
@@ -31,13 +31,11 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
 from ratatouille_nb.errors import CatalogError
-from ratatouille_nb.sqlite_store import open_read_only
 
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.base import VersionStore
@@ -90,25 +88,6 @@ def is_table_file(path: str) -> bool:
     if len(parts) >= 2 and parts[-2] == "metadata" and _METADATA_FILE_RE.match(parts[-1]):
         return True
     return any(parts[i] == "data" and _WRITE_DIR_RE.match(parts[i + 1]) for i in range(len(parts) - 2))
-
-
-def product_pins(home: Path) -> list[TableEntry]:
-    """Every metadata file a product release or refresh pins (RAT_HOME/registry.db), read-only."""
-    path = Path(home) / "registry.db"
-    if not path.is_file():
-        return []
-    con = open_read_only(path)  # a damaged registry stops gc in one line: its pins are roots gc cannot see
-    try:
-        out = []
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        for table, snap_col in (("products", "iceberg_snapshot_id"), ("product_refreshes", "snapshot_id")):
-            if table not in tables:
-                continue
-            rows = con.execute(f"SELECT metadata_location, {snap_col} FROM {table}").fetchall()
-            out += [TableEntry(metadata_location=loc, snapshot_id=snap) for loc, snap in rows if loc]
-        return out
-    finally:
-        con.close()
 
 
 def reachable_commits(store: VersionStore) -> list[str]:
@@ -228,12 +207,12 @@ def collect_garbage(
     *,
     older_than_seconds: float = 3600,
     dry_run: bool = False,
-    pinned: Iterable[TableEntry] | None = None,
+    pinned: Iterable[TableEntry],
 ) -> GcReport:
     """Delete every table file no branch, tag or product pin reaches, if older than `older_than_seconds`.
 
-    `pinned` are extra roots; by default the product pins of the registry next to the store
-    (`RAT_HOME/registry.db`). The listing is taken before the live set is computed, so a commit
+    `pinned` are extra roots: every product release and refresh pin (products/registry.py
+    `all_pins`), which consumers read outside any branch. The listing is taken before the live set is computed, so a commit
     landing meanwhile only makes more files live; files written after the listing are never
     considered. A live file that cannot be read stops gc with a `CatalogError` before anything
     is deleted.
@@ -255,9 +234,6 @@ def collect_garbage(
     for hash_ in reachable_commits(store):
         for key, entry in sorted(store.get_commit(hash_).contents.items()):
             live.add_entry(key, entry)
-    if pinned is None:
-        store_path = getattr(store, "path", None)
-        pinned = product_pins(Path(store_path).parent) if store_path is not None else []
     for entry in pinned:
         live.add_entry("(product pin)", entry)
 

@@ -19,9 +19,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
 
         Exits 1 when a problem (not only a warning) is found.
         """
-        from ratatouille_nb.maintenance.doctor import diagnose, render
+        from ratatouille_nb.maintenance.doctor import render
+        from ratatouille_nb.verbs.maintenance import doctor as doctor_verb
 
-        diagnosis = diagnose(settings_factory(ctx))
+        diagnosis = doctor_verb(settings_factory(ctx))
         for line in render(diagnosis):
             click.echo(line)
         if diagnosis.errors:

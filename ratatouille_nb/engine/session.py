@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from ratatouille_nb.catalog.authorized import AuthorizedStore
     from ratatouille_nb.catalog.transaction import TableTransaction
+    from ratatouille_nb.products.service import ProductService
 
 _PAIR_RE = re.compile(r'"?([A-Za-z_][\w]*)"?\s*\.\s*"?([A-Za-z_][\w]*)"?')
 
@@ -69,7 +70,7 @@ class Session:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._iceberg_loaded = False
         self._bound: dict[str, str] = {}
-        self._products: Any = None  # one registry connection per session, opened on first use
+        self._products: ProductService | None = None  # one registry connection per session, opened on first use
         self._ensure_branch()
 
     def _ensure_branch(self) -> None:
@@ -149,7 +150,7 @@ class Session:
         return self.store.contents(ref or self.branch)
 
     @property
-    def products(self) -> Any:
+    def products(self) -> ProductService:
         """The data-product verbs for this session's workspace."""
         if self._products is None:
             from ratatouille_nb.products.service import ProductService

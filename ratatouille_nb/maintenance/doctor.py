@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ratatouille_nb.catalog.gc import _norm, collect_garbage, is_table_file
+from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
 from ratatouille_nb.errors import CatalogError, StoreError, TableMetadataError
 from ratatouille_nb.sqlite_store import integrity_problems, open_read_only, schema_version
@@ -178,21 +179,21 @@ def check_tables(store: VersionStore, files: _Files, diagnosis: Diagnosis) -> bo
     return ok
 
 
-def check_product_pins(settings: Settings, files: _Files, diagnosis: Diagnosis) -> bool:
-    """Every pin of every product release (consumers may read any of them with `as_of`)."""
-    path = settings.home / "registry.db"
-    if not path.exists():
-        return True
+def check_product_pins(settings: Settings, files: _Files, diagnosis: Diagnosis) -> tuple[bool, list[TableEntry]]:
+    """Every pin of every product release (consumers may read any of them with `as_of`); (all sound, the pins)."""
     from ratatouille_nb.products.registry import SqliteProductRegistry
 
+    pins: list[TableEntry] = []
+    if not (settings.home / "registry.db").exists():
+        return True, pins
     registry = SqliteProductRegistry(settings.home)
-    ok, count = True, 0
+    ok = True
     try:
         for release in registry.releases():
             for pin in registry.pins(release.name, release.version):
                 if not pin.metadata_location:
                     continue
-                count += 1
+                pins.append(TableEntry(metadata_location=pin.metadata_location, snapshot_id=pin.snapshot_id))
                 subject = f"product {release.name} {release.version}"
                 found = files.problem(pin.metadata_location, pin.snapshot_id)
                 if found is not None:
@@ -204,14 +205,14 @@ def check_product_pins(settings: Settings, files: _Files, diagnosis: Diagnosis) 
                     ok = False
     finally:
         registry.close()
-    diagnosis.checked.append(f"{count} product pin(s)")
-    return ok
+    diagnosis.checked.append(f"{len(pins)} product pin(s)")
+    return ok, pins
 
 
-def check_orphans(store: VersionStore, warehouse: Warehouse, diagnosis: Diagnosis) -> None:
+def check_orphans(store: VersionStore, warehouse: Warehouse, pins: list[TableEntry], diagnosis: Diagnosis) -> None:
     """What gc would delete (older than an hour), or why gc would refuse: both are worth knowing."""
     try:
-        report = collect_garbage(store, warehouse, older_than_seconds=ORPHAN_AGE_SECONDS, dry_run=True)
+        report = collect_garbage(store, warehouse, older_than_seconds=ORPHAN_AGE_SECONDS, dry_run=True, pinned=pins)
     except CatalogError as exc:
         cause = exc.__cause__
         if isinstance(cause, TableMetadataError):  # a commit of the history (not a head) points at it
@@ -257,10 +258,12 @@ def diagnose(settings: Settings) -> Diagnosis:
         return diagnosis
     try:
         tables_ok = check_tables(store, files, diagnosis)
-        registry_present = (settings.home / "registry.db").exists()
-        pins_ok = check_product_pins(settings, files, diagnosis) if "registry.db" in sound else not registry_present
+        if "registry.db" in sound or not (settings.home / "registry.db").exists():
+            pins_ok, pins = check_product_pins(settings, files, diagnosis)
+        else:
+            pins_ok, pins = False, []  # a damaged registry: its pins are unknown, so gc's view would be wrong
         if tables_ok and pins_ok and settings.catalog == "local":
-            check_orphans(store, warehouse, diagnosis)
+            check_orphans(store, warehouse, pins, diagnosis)
         elif settings.catalog == "local":
             diagnosis.checked.append("orphans: not checked until the problems above are fixed")
     finally:

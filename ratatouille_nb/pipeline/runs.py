@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ratatouille_nb.errors import RatError
-from ratatouille_nb.sqlite_store import Migration, open_sqlite
+from ratatouille_nb.sqlite_store import Migration, StoreConnection, open_read_only, open_sqlite
 
 MIGRATIONS: list[Migration] = [
     """CREATE TABLE IF NOT EXISTS runs (
@@ -102,3 +102,60 @@ def save_run(home: Path, run: RunRecord) -> str | None:
         run.history_error = f"run {run.run_id} was not recorded in the run history: {exc}"
         return run.history_error
     return None
+
+
+# -- reading the history (lineage, widgets): the queries live here, next to the schema ----------
+
+_SUCCESSFUL_MODEL_RUNS = """
+SELECT r.run_id, r.workspace, r.branch, r.command, r.started_at, r.finished_at, r.commit_hash,
+       m.model, m.target, m.operation, m.rows_written, m.rows_updated, m.reads, m.snapshot_id
+FROM run_models m JOIN runs r ON r.run_id = m.run_id
+WHERE r.workspace = ? AND r.status = 'success' AND m.status = 'success' AND {where}
+ORDER BY r.started_at, r.run_id
+"""
+
+
+def _read_only(home: Path) -> StoreConnection | None:
+    path = home / "runs.db"
+    if not path.exists():
+        return None
+    return open_read_only(path)  # a damaged runs.db is one line naming it, like every store
+
+
+def successful_model_runs(
+    home: Path, workspace: str, table: str, *, snapshot_id: int | None = None, models: tuple[str, ...] = ()
+) -> list[tuple]:
+    """Successful model runs of `workspace` that wrote `table` (at `snapshot_id`, or by one of `models`), oldest first.
+
+    Rows: run_id, workspace, branch, command, started_at, finished_at, commit_hash, model, target,
+    operation, rows_written, rows_updated, reads (JSON), snapshot_id.
+    """
+    conn = _read_only(home)
+    if conn is None:
+        return []
+    try:
+        if snapshot_id is not None:
+            return conn.execute(_SUCCESSFUL_MODEL_RUNS.format(where="m.target = ? AND m.snapshot_id = ?"), (workspace, table, snapshot_id)).fetchall()
+        marks = ",".join("?" for _ in models)
+        where = f"(m.target = ? OR m.model IN ({marks}))" if models else "m.target = ?"
+        return conn.execute(_SUCCESSFUL_MODEL_RUNS.format(where=where), (workspace, table, *models)).fetchall()
+    finally:
+        conn.close()
+
+
+def latest_model_run(home: Path, workspace: str, model: str) -> dict[str, object] | None:
+    """The model's most recent run in `workspace`, whatever its outcome."""
+    conn = _read_only(home)
+    if conn is None:
+        return None
+    try:
+        cur = conn.execute(
+            "SELECT r.run_id, r.branch, r.command, r.started_at, r.finished_at, r.commit_hash, m.status, m.operation,"
+            " m.rows_written, m.rows_updated, m.seconds, m.error FROM run_models m JOIN runs r ON r.run_id = m.run_id"
+            " WHERE r.workspace = ? AND m.model = ? ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1",
+            (workspace, model),
+        )
+        row = cur.fetchone()
+        return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
+    finally:
+        conn.close()

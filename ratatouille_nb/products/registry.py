@@ -200,5 +200,13 @@ class SqliteProductRegistry(ProductRegistry):
         out += [Pin(metadata_location=r[0], snapshot_id=r[1], pinned_at=r[2], reason=r[3] or "refresh") for r in rows]
         return out
 
+    def all_pins(self) -> list[Pin]:
+        """Every pin of every release (publishes and refreshes): what garbage collection must keep."""
+        rows = [
+            *self._conn.execute("SELECT metadata_location, iceberg_snapshot_id, created_at FROM products"),
+            *self._conn.execute("SELECT metadata_location, snapshot_id, refreshed_at FROM product_refreshes"),
+        ]
+        return [Pin(metadata_location=loc, snapshot_id=snap, pinned_at=at or 0.0) for loc, snap, at in rows if loc]
+
     def close(self) -> None:
         self._conn.close()

@@ -141,9 +141,8 @@ class ProductService:
         description: str | None = None,
     ) -> Release:
         """Publish `source` as it is now, as product `name` at `version` (semver enforced on the schema)."""
-        from ratatouille_nb.catalog.local import current_user
-
         validate_product_name(name)
+        self.session.access.require_role("owner", f"publish product '{name}'")
         new_version = parse_version(version)
         existing = self.registry.releases(name)
         if existing:
@@ -184,11 +183,11 @@ class ProductService:
             metadata_location=entry.metadata_location,
             source_table=source,
             created_at=time.time(),
-            created_by=current_user(),
+            created_by=self.session.principal,
         )
         self.registry.add_release(release)
         for pattern, level in [*self._declared_access(name), *(access or [])]:
-            self.registry.set_grant(name, pattern, level, self.workspace)
+            self.registry.set_grant(name, pattern, level, self.session.principal)
         return release
 
     def _declared(self, name: str) -> Any:
@@ -203,10 +202,13 @@ class ProductService:
         return declared.description if declared else None
 
     def refresh(self, name: str, *, reason: str = "refresh") -> tuple[Release, Pin]:
-        """Re-pin the newest version to its source table's current snapshot (schema must match)."""
-        from ratatouille_nb.catalog.local import current_user
+        """Re-pin the newest version to its source table's current snapshot (schema must match).
 
+        By hand it is an owner's act; after a successful build (`reason="build"`) of a product
+        workspace.yaml declares, an editor's build may re-pin it.
+        """
         releases = self._releases(name)
+        self.session.access.require_role("editor" if reason == "build" else "owner", f"refresh product '{name}'")
         self._require(name, "write")
         newest = max(releases, key=lambda r: parse_version(r.version))
         if newest.owner_workspace != self.workspace:
@@ -219,9 +221,9 @@ class ProductService:
                 f"publish version {lowest_acceptable(parse_version(newest.version), change)} instead"
             )
         pin = Pin(metadata_location=entry.metadata_location, snapshot_id=entry.snapshot_id, pinned_at=time.time(), reason=reason)
-        self.registry.add_refresh(name, newest.version, pin, current_user())
+        self.registry.add_refresh(name, newest.version, pin, self.session.principal)
         for pattern, level in self._declared_access(name):
-            self.registry.set_grant(name, pattern, level, self.workspace)
+            self.registry.set_grant(name, pattern, level, self.session.principal)
         return newest, pin
 
     def refresh_declared(self, built_tables: set[str] | None = None) -> tuple[list[str], list[str]]:
@@ -256,17 +258,20 @@ class ProductService:
     def grant(self, name: str, workspace: str, level: str) -> None:
         self._releases(name)
         self._require(name, "write")
+        self.session.access.require_role("owner", f"grant access to product '{name}'")
         self._check_grant(workspace, level)
-        self.registry.set_grant(name, workspace, level, self.workspace)
+        self.registry.set_grant(name, workspace, level, self.session.principal)
 
     def revoke(self, name: str, workspace: str) -> bool:
         self._releases(name)
         self._require(name, "write")
+        self.session.access.require_role("owner", f"revoke access to product '{name}'")
         return self.registry.revoke(name, workspace)
 
     def subscribe(self, name: str, version: str = "latest", alias: str | None = None) -> Resolved:
         if alias is not None and not NAME_RE.match(alias):
             raise ProductError(f"invalid alias '{alias}': use lowercase letters, digits and '_'")
+        self.session.access.require_role("editor", f"subscribe workspace '{self.workspace}' to product '{name}'")
         resolved = self.resolve(name, version)
         self.registry.subscribe(
             Subscription(product_name=name, consumer_workspace=self.workspace, alias=alias, version_constraint=version, subscribed_at=time.time())

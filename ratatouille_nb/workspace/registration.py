@@ -105,17 +105,14 @@ def open_access(settings: Settings, workspace: Workspace, principal: str) -> tup
     return policy, store
 
 
-def move_workspace(settings: Settings, name: str, path: Path, principal: str) -> WorkspaceRecord:
-    """An owner points a registered workspace at its new folder (which must hold that workspace)."""
-    from ratatouille_nb.workspace.manager import Workspace
-
+def move_workspace(settings: Settings, name: str, moved: Workspace, principal: str) -> WorkspaceRecord:
+    """An owner points a registered workspace at its new folder `moved` (which must hold that workspace)."""
     registry = AccessRegistry(settings.home, principal)
     try:
         record = registry.get(name)
         if record is None:
             raise WorkspaceError(f"no registered workspace named '{name}'", hint="see `rat workspace list`")
         AccessPolicy(registry, principal, name).require_role("owner", f"move workspace '{name}'")
-        moved = Workspace.load(path)
         if moved.name != name:
             raise WorkspaceError(f"{moved.root / 'workspace.yaml'} names workspace '{moved.name}', not '{name}'")
         if (moved.prefix, moved.branch) != (record.prefix, record.branch):
