@@ -39,9 +39,10 @@ def _settings(ctx: click.Context, **extra: Any) -> Any:
 
 
 def _session(ctx: click.Context, **extra: Any) -> Any:
-    from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.verbs.session import open_session
 
-    return Session(_settings(ctx, **extra))
+    opts = {**ctx.obj["opts"], **{k: v for k, v in extra.items() if v is not None}}
+    return open_session(**opts)
 
 
 
