@@ -36,7 +36,8 @@ def open_store(settings: Settings) -> VersionStore:
 
             return Warehouse.from_settings(settings).file_io()
 
-        return NessieVersionStore(settings.nessie_uri, file_io=file_io)
+        headers = {"Authorization": f"Bearer {settings.nessie_token}"} if settings.nessie_token else None
+        return NessieVersionStore(settings.nessie_uri, file_io=file_io, headers=headers)
     raise ConfigError(f"unknown catalog '{settings.catalog}'", hint="set RAT_CATALOG to 'local' or 'nessie'")
 
 

@@ -39,9 +39,10 @@ def _settings(ctx: click.Context, **extra: Any) -> Any:
 
 
 def _session(ctx: click.Context, **extra: Any) -> Any:
-    from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.verbs.session import open_session
 
-    return Session(_settings(ctx, **extra))
+    opts = {**ctx.obj["opts"], **{k: v for k, v in extra.items() if v is not None}}
+    return open_session(**opts)
 
 
 
@@ -224,6 +225,20 @@ def admin_remove(ctx: click.Context, principal: str) -> None:
 
     removed = workspaces.remove_admin(_settings(ctx), principal)
     click.echo(f"{principal} is no longer an administrator" if removed else f"{principal} was not an administrator")
+
+
+@admin.command("policies")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("policies"), show_default=True)
+@click.pass_context
+def admin_policies(ctx: click.Context, out: Path) -> None:
+    """Write one S3 policy per workspace (s3/NAME.json) and Nessie authorization rules (nessie/authorization.properties)."""
+    from ratatouille_nb.verbs import workspaces
+
+    built, written = workspaces.policies(_settings(ctx), out)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not built.s3:
+        click.echo("no S3 policies: the warehouse is local (set RAT_WAREHOUSE=s3://… on the full stack)")
 
 
 # -- SQL and tables ---------------------------------------------------------------------------

@@ -190,6 +190,11 @@ class ProductService:
             self.registry.set_grant(name, pattern, level, self.session.principal)
         return release
 
+    def freshness_sla_hours(self, name: str) -> float | None:
+        """The SLA workspace.yaml declares for a product this workspace owns (None if none)."""
+        declared = self._declared(name)
+        return declared.sla.freshness_hours if declared is not None and declared.sla is not None else None
+
     def _declared(self, name: str) -> Any:
         return next((p for p in self.session.workspace.config.products if p.name == name), None)
 

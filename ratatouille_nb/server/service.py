@@ -181,8 +181,7 @@ def product_detail(session: Any, name: str) -> dict[str, Any]:
     validate_product_name(name)
     service = session.products
     shown = products.show(session, name)
-    declared = service._declared(name) if shown["owner"] == session.workspace.name else None
-    sla = getattr(getattr(declared, "sla", None), "freshness_hours", None) if declared is not None else None
+    sla = service.freshness_sla_hours(name) if shown["owner"] == session.workspace.name else None
     versions = shown["versions"]
     return {
         "name": shown["name"],

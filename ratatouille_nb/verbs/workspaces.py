@@ -18,6 +18,7 @@ from ratatouille_nb.errors import WorkspaceError
 
 if TYPE_CHECKING:
     from ratatouille_nb.access.registry import Member, WorkspaceRecord
+    from ratatouille_nb.policies import Policies
     from ratatouille_nb.settings import Settings
     from ratatouille_nb.workspace import Workspace
 
@@ -125,3 +126,18 @@ def remove_admin(settings: Settings, name: str) -> bool:
     with _registry(settings) as (registry, principal):
         AccessPolicy(registry, principal, None).require_admin("removing an administrator")
         return registry.remove_admin(name)
+
+
+def policies(settings: Settings, out: Path | None = None) -> tuple[Policies, list[Path]]:
+    """S3 policies per workspace and Nessie rules from the roles and grants (administrators only)."""
+    from ratatouille_nb.policies import build_policies
+    from ratatouille_nb.products.registry import SqliteProductRegistry
+
+    with _registry(settings) as (registry, principal):
+        AccessPolicy(registry, principal, None).require_admin("`rat admin policies`")
+        products = SqliteProductRegistry(settings.home)
+        try:
+            built = build_policies(settings, registry, products)
+        finally:
+            products.close()
+    return built, (built.write(out) if out is not None else [])

@@ -257,3 +257,20 @@ def test_the_nessie_store_is_authorized_the_same_way(tmp_path: Path) -> None:
         with Session(settings("alice"), a) as alice:
             assert alice.store.get_reference(A_BRANCH).hash == head
     assert server.violations == []
+
+
+def test_the_nessie_client_sends_the_bearer_token(tmp_path: Path) -> None:
+    from ratatouille_nb.catalog import open_store
+    from ratatouille_nb.errors import CatalogError
+    from ratatouille_nb.settings import Settings
+    from tests.nessie_fake import FakeNessie
+
+    with FakeNessie(token="s3cret") as server:
+        base = {"home": str(tmp_path / "home"), "catalog": "nessie", "nessie_uri": server.uri}
+        with pytest.raises(CatalogError, match="refused the request \\(401\\): it needs credentials"):
+            open_store(Settings.from_env(**base))
+        store = open_store(Settings.from_env(**base, nessie_token="s3cret"))
+        try:
+            assert store.default_branch == "main"
+        finally:
+            store.close()
