@@ -15,21 +15,20 @@ import pytest
 from click.testing import CliRunner
 
 from ratatouille_nb.catalog.expiry import ExpiryLog
-from ratatouille_nb.catalog.gc import GcReport, collect_garbage
-from ratatouille_nb.catalog.local import LocalVersionStore
+from ratatouille_nb.catalog.gc import GcReport
 from ratatouille_nb.cli.main import cli
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.errors import RatError
 from ratatouille_nb.maintenance.expire import expire
 from ratatouille_nb.settings import Settings
+from ratatouille_nb.verbs.maintenance import session_gc
 from ratatouille_nb.workspace import Workspace, init_workspace
 
 DAY = 86400.0
 
 
 def _gc(s: Session) -> GcReport:
-    assert isinstance(s.store, LocalVersionStore)
-    return collect_garbage(s.store, s.warehouse, older_than_seconds=0)
+    return session_gc(s, older_than_seconds=0)  # every product pin is a root
 
 
 def _count(s: Session, key: str, ref: str) -> int:

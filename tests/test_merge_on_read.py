@@ -389,8 +389,7 @@ def test_models_merge_on_read_by_default_and_copy_on_write_on_request(lake: Sess
 
 
 def test_branch_merges_products_and_gc_carry_delete_files(lake: Session) -> None:
-    from ratatouille_nb.catalog.gc import collect_garbage
-    from ratatouille_nb.catalog.local import LocalVersionStore
+    from ratatouille_nb.verbs.maintenance import session_gc
 
     s = lake
     s.sql("CREATE TABLE silver.t AS SELECT i AS id, i % 3 AS p, 'a' AS v FROM range(300) t(i)")
@@ -407,8 +406,7 @@ def test_branch_merges_products_and_gc_carry_delete_files(lake: Session) -> None
     s.sql("DELETE FROM silver.t WHERE id >= 200")  # the pin keeps the version with 200 rows
     assert s.sql("SELECT count(*) FROM products.trimmed").relation.fetchone()[0] == 200
 
-    assert isinstance(s.store, LocalVersionStore)
-    collect_garbage(s.store, s.warehouse, older_than_seconds=0)
+    session_gc(s, older_than_seconds=0)  # the product pin is a root
     table = s.transaction("read").load("silver.t")
     for live in live_files(table.metadata, table.io).values():
         for delete in live.deletes:

@@ -16,7 +16,7 @@ from ratatouille_nb.engine.writer import TableWriter
 from ratatouille_nb.errors import CommitConflictError, TableNotFoundError
 from ratatouille_nb.lineage.build import producing_run
 from ratatouille_nb.maintenance.optimize import _compact, optimize
-from ratatouille_nb.pipeline.executor import Runner
+from ratatouille_nb.verbs import pipelines
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace import Workspace, init_workspace
 
@@ -153,13 +153,13 @@ def test_a_run_compacts_the_tables_past_the_thresholds(settings: Settings, tmp_p
         (s.workspace.root / "pipelines" / "silver").mkdir(parents=True, exist_ok=True)
         (s.workspace.root / "pipelines" / "silver" / "m.sql").write_text(MODEL)
         s.sql("CREATE TABLE bronze.src AS SELECT i AS id, 0 AS v, 0 AS _b FROM range(100) t(i)")
-        assert Runner(s).run().status == "success"
+        assert pipelines.run(s).status == "success"
         s.sql("INSERT INTO bronze.src SELECT i, 1, 1 FROM range(0, 100, 10) t(i)")
-        first = Runner(s).run()
+        first = pipelines.run(s)
         assert first.status == "success"
         assert _layout(s, "silver.m")[1] == 1  # one delete file: below max_delete_files = 2
         s.sql("INSERT INTO bronze.src SELECT i, 2, 2 FROM range(5, 100, 10) t(i)")
-        second = Runner(s).run()
+        second = pipelines.run(s)
         assert second.status == "success"
         files, deletes = _layout(s, "silver.m")
         rows = s.sql("SELECT count(*), sum(v) FROM silver.m").relation.fetchone()

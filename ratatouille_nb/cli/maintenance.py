@@ -1,4 +1,4 @@
-"""`rat gc`, `rat optimize`, `rat expire`: table maintenance (each a thin call of one core function)."""
+"""`rat gc`, `rat optimize`, `rat expire`: table maintenance (each a thin call of one verb, verbs/maintenance.py)."""
 
 from __future__ import annotations
 
@@ -47,10 +47,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def optimize_cmd(ctx: click.Context, tables: tuple[str, ...], branch: str | None) -> None:
         """Compact TABLES (default: all): fold delete files into data files, bin-pack small files; one commit, no row changes."""
-        from ratatouille_nb.maintenance.optimize import optimize
+        from ratatouille_nb.verbs import maintenance
 
         with session_factory(ctx) as s:
-            report = optimize(s, list(tables) or None, branch=branch)
+            report = maintenance.optimize(s, list(tables) or None, branch=branch)
         for t in report.tables:
             if t.changed:
                 click.echo(
@@ -67,10 +67,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def expire_cmd(ctx: click.Context, dry_run: bool, rows: bool) -> None:
         """Expire table versions older than their layer's retention_days (never a head, tag or product pin); then run `rat gc`."""
-        from ratatouille_nb.maintenance.expire import expire
+        from ratatouille_nb.verbs import maintenance
 
         with session_factory(ctx) as s:
-            report = expire(s, dry_run=dry_run, rows=rows)
+            report = maintenance.expire(s, dry_run=dry_run, rows=rows)
         verb = "would drop" if dry_run else "dropped"
         for p in report.partitions:
             click.echo(f"{p.table}: {verb} {p.files} data file(s), {p.rows:,} rows of partitions before {p.cutoff}")
@@ -96,22 +96,19 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.option("--verbose", "-v", is_flag=True, help="List every file deleted (or that would be).")
     @click.pass_context
     def gc(ctx: click.Context, older_than: str, dry_run: bool, verbose: bool) -> None:
-        """Delete table files no branch, tag or product reaches: old versions, deleted branches, killed writes."""
-        from ratatouille_nb.catalog import open_store
-        from ratatouille_nb.catalog.gc import collect_garbage
-        from ratatouille_nb.catalog.local import LocalVersionStore
-        from ratatouille_nb.engine.session import warehouse_for
-        from ratatouille_nb.errors import CatalogError
+        """Delete table files no branch, tag or product reaches: old versions, deleted branches, killed writes.
+
+        An administrator's verb (`rat admin list`): it sees every workspace's files.
+        """
+        from ratatouille_nb.verbs import maintenance
 
         seconds = parse_duration(older_than)
         settings = settings_factory(ctx)
-        store = open_store(settings)
-        try:
-            if not isinstance(store, LocalVersionStore):
-                raise CatalogError(f"`rat gc` supports the local catalog only, not '{settings.catalog}'")
-            report = collect_garbage(store, warehouse_for(settings), older_than_seconds=seconds, dry_run=dry_run)
-        finally:
-            store.close()
+        if settings.catalog != "local":
+            from ratatouille_nb.errors import CatalogError
+
+            raise CatalogError(f"`rat gc` supports the local catalog only, not '{settings.catalog}'")
+        report = maintenance.gc(settings, older_than_seconds=seconds, dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"
         if verbose:
             for path in report.deleted:

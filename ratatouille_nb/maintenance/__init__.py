@@ -1,1 +1,1 @@
-"""Table maintenance: compaction (`optimize.py`) and snapshot expiry with layer retention (`expire.py`)."""
+"""Keeping a lakehouse healthy: checks (doctor), compaction (optimize) and snapshot expiry with layer retention (expire)."""

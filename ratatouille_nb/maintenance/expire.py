@@ -23,11 +23,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.catalog.deletes import RowDelta, delete_files_of, live_files
 from ratatouille_nb.catalog.expiry import ExpiryLog
-from ratatouille_nb.catalog.gc import product_pins
 from ratatouille_nb.engine.writer import TableWriter
 
 if TYPE_CHECKING:
@@ -91,12 +90,23 @@ def _mine(session: Session, entry: TableEntry) -> bool:
     return not entry.is_view and bool(entry.metadata_location) and session.warehouse.within(session.workspace.prefix, entry.metadata_location)
 
 
+def _product_pins(session: Session) -> list[Any]:
+    """Every product release and refresh pin of the RAT_HOME (products/registry.py)."""
+    from ratatouille_nb.products.registry import SqliteProductRegistry
+
+    registry = SqliteProductRegistry(session.settings.home)
+    try:
+        return list(registry.all_pins())
+    finally:
+        registry.close()
+
+
 def plan_expiry(session: Session, now: float) -> tuple[list[ExpiredVersion], int]:
     """The workspace's table versions past retention that nothing points at, and how many stay."""
     cutoffs = retention_cutoffs(session, now)
     timed = [c for c in cutoffs.values() if c is not None]
     refs = session.store.list_references()
-    keep = {p.metadata_location for p in product_pins(session.settings.home)}
+    keep = {p.metadata_location for p in _product_pins(session)}
     for ref in refs:
         keep.update(e.metadata_location for e in session.store.get_commit(ref.hash).contents.values())
     for ref in refs:

@@ -7,9 +7,9 @@ the small files of the same partitions into files of the profile's target size (
 version-store commit. It changes no row: the rows written must equal the live rows read, or
 nothing is committed.
 
-After a pipeline run, `optimize_after_run` compacts the tables the run wrote whose deleted-row
-fraction or delete-file count passed the profile's `compaction` thresholds
-(resources/profiles.py). A compaction raced by another writer is replayed on the new head when
+After a pipeline run, the run and build verbs (verbs/pipelines.py) call `optimize_after_run`: it
+compacts the tables the run wrote whose deleted-row fraction or delete-file count passed the
+profile's `compaction` thresholds (resources/profiles.py). A compaction raced by another writer is replayed on the new head when
 it can be (the files it replaces are unchanged there), else it gives up: the next run retries.
 """
 
