@@ -414,3 +414,18 @@ def test_branch_merges_products_and_gc_carry_delete_files(lake: Session) -> None
     assert table_rows(s, "silver.t") == [(i, i % 3, "a") for i in range(100, 200)]
     assert s.sql("SELECT count(*) FROM products.trimmed").relation.fetchone()[0] == 200
     assert s.sql("SELECT count(*) FROM silver.t", ref="dev").relation.fetchone()[0] == 200
+
+
+def test_a_column_named_like_a_virtual_one_reads_the_files_directly(lake: Session) -> None:
+    """`filename` would shadow iceberg_scan's virtual column: rewrites and compaction read the files instead."""
+    from ratatouille_nb.maintenance.optimize import optimize
+
+    s = lake
+    s.sql("CREATE TABLE silver.f AS SELECT i AS id, i % 2 AS p, 'file' || i AS filename FROM range(40) t(i)")
+    set_properties(s, "silver.f", **{"write.update.mode": "copy-on-write"})
+    s.sql("DELETE FROM silver.f WHERE id < 10")
+    s.sql("UPDATE silver.f SET filename = 'changed' WHERE id = 20")
+    optimize(s, ["silver.f"])
+    rows = sorted(s.sql("SELECT id, filename FROM silver.f").relation.fetchall())
+    assert rows == [(i, "changed" if i == 20 else f"file{i}") for i in range(10, 40)]
+    assert s.table_stats("silver.f")["delete_files"] == 0

@@ -39,10 +39,10 @@ def deleted_positions_sql(delete_paths: Sequence[str]) -> str:
     return f"SELECT file_path AS {FILE_COL}, pos AS {POS_COL} FROM read_parquet({sql_list(delete_paths)})"
 
 
-def live_rows_sql(files: Sequence[LiveFile], select: str = "d.*", where: str | None = None) -> str:
-    """`SELECT <select> FROM <the files' live rows> AS d [WHERE …]`; `d` also has FILE_COL and POS_COL."""
+def live_source_sql(files: Sequence[LiveFile]) -> str:
+    """`<the files' live rows> AS d`, for a FROM clause; `d` also has FILE_COL and POS_COL."""
     if not files:
-        raise ValueError("live_rows_sql needs at least one data file")
+        raise ValueError("live rows need at least one data file")
     source = f"{read_files_sql([f.path for f in files], positions=True)} AS d"
     deletes = delete_files_of(files)
     if deletes:
@@ -50,7 +50,12 @@ def live_rows_sql(files: Sequence[LiveFile], select: str = "d.*", where: str | N
             f" ANTI JOIN ({deleted_positions_sql([d.file_path for d in deletes])}) AS x"
             f" ON d.{FILE_COL} = x.{FILE_COL} AND d.{POS_COL} = x.{POS_COL}"
         )
-    return f"SELECT {select} FROM {source}" + (f" WHERE {where}" if where else "")
+    return source
+
+
+def live_rows_sql(files: Sequence[LiveFile], select: str = "d.*", where: str | None = None) -> str:
+    """`SELECT <select> FROM <the files' live rows> AS d [WHERE …]`."""
+    return f"SELECT {select} FROM {live_source_sql(files)}" + (f" WHERE {where}" if where else "")
 
 
 def aligned_select(columns: Sequence[tuple[str, str | None]], present: set[str], alias: str = "d") -> str:

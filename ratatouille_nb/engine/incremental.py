@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ratatouille_nb.catalog.deletes import LiveFile, RowDelta
-from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, live_rows_sql, read_files_sql, sql_str
+from ratatouille_nb.catalog.liverows import FILE_COL, POS_COL, read_files_sql, sql_str
 from ratatouille_nb.engine.duckerrors import duck_error
 from ratatouille_nb.engine.rowlevel import COPY_ON_WRITE, PlannedDelta, PositionDeletes
 from ratatouille_nb.engine.rowlevel import write_mode as _write_mode
@@ -261,7 +261,9 @@ class IncrementalWriter(TableWriter):
             if live:
                 where = f"({keys}) IN (SELECT ({keys}) FROM {batch})" if len(unique_key) > 1 else f"{keys} IN (SELECT {keys} FROM {batch})"
                 try:
-                    rows = self.con.execute(live_rows_sql(list(live.values()), f"d.{FILE_COL}, count(*)", where) + " GROUP BY ALL").fetchall()
+                    rows = self.con.execute(
+                        self.live_select(table, list(live.values()), statement, where=where, select=f"d.{FILE_COL}, count(*)") + " GROUP BY ALL"
+                    ).fetchall()
                 except duckdb.Error as exc:
                     raise duck_error(exc, statement) from None
                 hits = {str(p): int(n) for p, n in rows}

@@ -55,9 +55,9 @@ class Compaction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     auto: bool = True
-    max_deleted_fraction: float = Field(0.2, gt=0, le=1)
+    max_deleted_fraction: float = Field(0.1, gt=0, le=1)
     """Compact a table once this share of its data files' rows is deleted (merge-on-read leftovers)."""
-    max_delete_files: int = Field(100, ge=1)
+    max_delete_files: int = Field(64, ge=1)
     """…or once it holds this many position-delete files."""
     small_file_fraction: float = Field(0.5, gt=0, le=1)
     """A data file smaller than this share of the target file size is bin-packed with its neighbours."""
