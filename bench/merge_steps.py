@@ -51,11 +51,20 @@ def silver_from(source: str, shape: str) -> str:
 
 
 def bronze_batch(a: dict[str, Any], n: int) -> str:
-    """Batch n (1-based): fresh ids after the base and the earlier batches, 10 % updates of base ids."""
+    """Batch n (1-based): fresh ids after the base and the earlier batches, 10 % updates of base ids.
+
+    With `recent`, the updates hit the newest `batch_rows` base ids instead of ids spread over the
+    whole table (the usual change feed: recent orders change, old ones rarely).
+    """
     from ratatouille_nb.sampledata import sales_select_sql
 
-    gen = sales_select_sql(a["batch_rows"], seed=a["seed"] + n, id_offset=a["rows"] + (n - 1) * a["batch_rows"],
-                           update_fraction=0.10, update_pool=a["rows"])
+    rows, batch = a["rows"], a["batch_rows"]
+    pool = batch if a.get("recent") else rows
+    gen = sales_select_sql(batch, seed=a["seed"] + n, id_offset=rows + (n - 1) * batch, update_fraction=0.10, update_pool=pool)
+    if a.get("recent"):
+        num = "CAST(substr(txn_id, 4) AS BIGINT)"
+        gen = (f"SELECT * REPLACE (CASE WHEN {num} < {pool} THEN 'TXN' || lpad(CAST({num} + {rows - pool} AS VARCHAR), 12, '0') "
+               f"ELSE txn_id END AS txn_id) FROM ({gen}) AS r")
     return f"SELECT *, {n} AS _batch FROM ({gen}) AS g"
 
 
@@ -215,7 +224,20 @@ def native_setup(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def native_merge(a: dict[str, Any]) -> dict[str, Any]:
-    """DELETE … USING + INSERT (or MERGE INTO) of the valid batch rows, then CHECKPOINT."""
+    """DELETE … USING + INSERT (or MERGE INTO) of the valid batch rows, then CHECKPOINT.
+
+    An out-of-memory failure under the budget is a result too (reported, not raised).
+    """
+    import duckdb
+
+    clock = Clock()
+    try:
+        return _native_merge(a)
+    except duckdb.OutOfMemoryException as exc:
+        return {**clock.stop(), "failed": f"OutOfMemoryException: {str(exc).splitlines()[0]}"}
+
+
+def _native_merge(a: dict[str, Any]) -> dict[str, Any]:
     con = _native(a)
     try:
         source = f"({silver_from('raw_sales', a['shape'])})"
