@@ -112,7 +112,7 @@ def scenario(name: str, shape: str, rows: int, batch: int, work: Path, cfg: argp
         out["fresh_copy"] = child("rat_fresh_copy", rat, work)
         out["read_compacted"] = child("rat_read", {**rat, "table": "silver.sales_fresh"}, work)
         out["reads_match"] = len({json.dumps(out[k]["check"]) for k in (f"read_after_{merges}", "read_after_optimize", "read_compacted")}) == 1
-    # Last, a batch whose updates hit recent keys (the usual change feed): the key range prunes row groups.
+    # Last, a batch whose updates hit the previous batch's keys (the usual change feed): its key range prunes row groups.
     log(f"{name}: a batch updating recent keys (Ratatouille)")
     n = merges + 1
     child("rat_append", {**rat, "n": n, "recent": True}, work)
@@ -240,8 +240,8 @@ def render(res: dict[str, Any]) -> str:
                   f"median {fmt_s(t.get('later_merges_median_s'))}. Reads agree: {'yes' if n10.get('reads_match') else 'NO'}."]
     rec = [(k, s[k]["ratatouille_recent"]) for k in ("narrow_10m", "narrow_100m") if s.get(k, {}).get("ratatouille_recent")]
     if rec:
-        lines += ["", "A last batch whose 10 % updates hit the newest keys (Ratatouille only; the batch's key range lets DuckDB skip "
-                  "the row groups of older keys): " + "; ".join(f"{k.replace('_', ' ')}: {fmt_s(r['seconds'])}, {fmt_mb(r['peak_rss_mb'])}" for k, r in rec) + "."]
+        lines += ["", "A last batch whose 10 % updates hit the keys the previous batch added (Ratatouille only; the batch's key range "
+                  "lets DuckDB skip the row groups of older keys): " + "; ".join(f"{k.replace('_', ' ')}: {fmt_s(r['seconds'])}, {fmt_mb(r['peak_rss_mb'])}" for k, r in rec) + "."]
     lines += ["", END]
     return "\n".join(lines)
 

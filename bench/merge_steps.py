@@ -53,8 +53,8 @@ def silver_from(source: str, shape: str) -> str:
 def bronze_batch(a: dict[str, Any], n: int) -> str:
     """Batch n (1-based): fresh ids after the base and the earlier batches, 10 % updates of base ids.
 
-    With `recent`, the updates hit the newest `batch_rows` base ids instead of ids spread over the
-    whole table (the usual change feed: recent orders change, old ones rarely).
+    With `recent`, the updates hit the keys the previous batch added (the newest ones) instead of
+    keys spread over the whole table: the usual change feed, where recent orders change.
     """
     from ratatouille_nb.sampledata import sales_select_sql
 
@@ -62,8 +62,9 @@ def bronze_batch(a: dict[str, Any], n: int) -> str:
     pool = batch if a.get("recent") else rows
     gen = sales_select_sql(batch, seed=a["seed"] + n, id_offset=rows + (n - 1) * batch, update_fraction=0.10, update_pool=pool)
     if a.get("recent"):
+        newest = rows + (n - 2) * batch if n >= 2 else rows - batch  # the first id of the previous batch
         num = "CAST(substr(txn_id, 4) AS BIGINT)"
-        gen = (f"SELECT * REPLACE (CASE WHEN {num} < {pool} THEN 'TXN' || lpad(CAST({num} + {rows - pool} AS VARCHAR), 12, '0') "
+        gen = (f"SELECT * REPLACE (CASE WHEN {num} < {pool} THEN 'TXN' || lpad(CAST({num} + {newest} AS VARCHAR), 12, '0') "
                f"ELSE txn_id END AS txn_id) FROM ({gen}) AS r")
     return f"SELECT *, {n} AS _batch FROM ({gen}) AS g"
 
