@@ -35,7 +35,10 @@ class BuildResult:
 
     @property
     def failed_tests(self) -> list[Any]:
-        return [t for t in self.tests if t.severity == "error" and t.status in ("fail", "error")]
+        """The blocking results (pipeline/quality.py's one rule)."""
+        from ratatouille_nb.pipeline.quality import blocking
+
+        return blocking(self.tests)
 
 
 def build(
@@ -63,7 +66,7 @@ def build(
     result.tests = run_tests(session, runner.project, names, ref=build_branch)
     if result.failed_tests:
         result.reason = (
-            f"{len(result.failed_tests)} error-level test(s) failed; nothing was merged into '{target}'. "
+            f"{len(result.failed_tests)} error-level test(s) failed or errored; nothing was merged into '{target}'. "
             f"Inspect with `rat sql --branch {build_branch} \"…\"`, drop it with `rat branch delete {build_branch}`"
         )
         return result

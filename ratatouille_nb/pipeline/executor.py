@@ -262,68 +262,31 @@ class Runner:
         return reader.format(files="'" + path.replace("'", "''") + "'")
 
     def _materialize(self, state: RunState, model: Model, run: ModelRun) -> tuple[str, int, int]:
+        """Run one model through its registered materialization (pipeline/materializations/)."""
         from ratatouille_nb.engine.incremental import IncrementalWriter
+        from ratatouille_nb.pipeline.materializations import ModelContext, materialization
 
         token = _CURRENT_MODEL_RUN.set(run)
         cursor = state.session.con.cursor()
         try:
             writer = IncrementalWriter(cursor, state.txn, state.session.resources, spill_dir=state.session.settings.spill_dir)
-            if model.kind == "python":
-                return self._run_python(state, model)
-            contents = state.txn.contents()
-            exists = model.target in contents
-            incremental = model.materialized == "incremental" and exists and not state.full_refresh
-            if incremental:
-                with state.bind_lock:
-                    state.session.bind(model.target, contents)
-                incremental = bool(scalar(cursor, f"SELECT count(*) > 0 FROM (SELECT 1 FROM {model.target} LIMIT 1)"))
-            sql = self.render(state, model, incremental=incremental, cursor=cursor)
-            with state.bind_lock:
-                state.session.bind(sql, state.session.with_products(sql, state.txn.contents()))
-            if model.materialized == "view":
-                cursor.execute(f"DESCRIBE {sql}")
-                with state.txn.lock:
-                    state.txn.tables._stage(model.target, TableEntry(metadata_location="", view_sql=sql))
-                state.txn.record(model.target, "replace" if exists else "create")
-                return "view", 0, 0
-            layer_parts = model.partition_by or state.session.workspace.config.partition_by(model.layer)
-            if not incremental:
-                out = writer.create(model.target, sql, replace=True, partition_by=layer_parts, statement=sql)
-                return ("full-refresh" if exists and model.materialized == "incremental" else out.operation), out.rows, 0
-            if model.strategy == "append":
-                out = writer.append(model.target, sql, statement=sql)
-            elif model.strategy == "merge":
-                out = writer.merge(model.target, sql, model.unique_key, statement=sql)
-            else:
-                out = writer.overwrite_partitions(model.target, sql, statement=sql)
+            ctx = ModelContext(
+                state=state,
+                model=model,
+                run=run,
+                cursor=cursor,
+                writer=writer,
+                render_sql=lambda incremental: self.render(state, model, incremental=incremental, cursor=cursor),
+            )
+            kind = "python" if model.kind == "python" else model.materialized
+            out = materialization(kind).run(ctx)
             return out.operation, out.rows, out.updated
         finally:
             cursor.close()
             _CURRENT_MODEL_RUN.reset(token)
 
-    def _run_python(self, state: RunState, model: Model) -> tuple[str, int, int]:
-        assert model.function is not None
-        token = CURRENT_RUN.set((state, model))
-        try:
-            before = _rows_of(state, model)
-            model.function()
-            after = _rows_of(state, model)
-        finally:
-            CURRENT_RUN.reset(token)
-        return "python", max(0, after - before), 0
-
 
 _CURRENT_MODEL_RUN: contextvars.ContextVar[ModelRun] = contextvars.ContextVar("rat_model_run")
-
-
-def _rows_of(state: RunState, model: Model) -> int:
-    total = 0
-    for target in model.produces:
-        if state.txn.exists(target):
-            snap = state.txn.load(target).current_snapshot()
-            if snap is not None and snap.summary is not None:
-                total += int(snap.summary.additional_properties.get("total-records", 0))
-    return total
 
 
 def _line_of(model: Model, needle: str) -> int | None:

@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Materialized = Literal["view", "table", "incremental"]
-Strategy = Literal["append", "merge", "insert_overwrite"]
+Materialized = Literal["view", "table", "incremental", "ephemeral", "snapshot", "seed"]
+Strategy = Literal["append", "merge", "insert_overwrite", "delete+insert"]
 Severity = Literal["warn", "error"]
+ResourceType = Literal["model", "seed", "snapshot"]
 
 
 class TestSpec(BaseModel):
@@ -26,6 +27,14 @@ class TestSpec(BaseModel):
     expect: int | None = 0
     severity: Severity = "error"
     line: int | None = None
+    path: Path | None = None
+    where: str | None = None
+    error_if: str = "!=0"
+    warn_if: str = "!=0"
+    fail_calc: str = "count(*)"
+    limit: int | None = None
+    store_failures: bool = False
+    refs: list[str] = Field(default_factory=list)
 
 
 class ColumnSpec(BaseModel):
@@ -53,7 +62,7 @@ class Model(BaseModel):
     name: str
     target: str
     layer: str
-    kind: Literal["sql", "python"]
+    kind: Literal["sql", "python", "seed"]
     path: Path
     sql: str | None = None
     sql_line_offset: int = 0
@@ -72,6 +81,13 @@ class Model(BaseModel):
     refs: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     yaml_path: Path | None = None
+    # dbt projects: the raw config (for `config.<key>:` selectors and materialization settings),
+    # the `source('src', 'table')` names read, the package and the resource type.
+    config: dict[str, Any] = Field(default_factory=dict)
+    sources: list[str] = Field(default_factory=list)
+    package: str | None = None
+    resource_type: ResourceType = "model"
+    column_types: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("unique_key", "partition_by", "tags", mode="before")
     @classmethod

@@ -68,12 +68,18 @@ class TestResult:
 
     @property
     def blocking(self) -> bool:
-        """Fails the test command (and `rat build`): an error-level failure or a test that errored."""
-        return self.status in ("fail", "error")
+        """Whether this result blocks (see `is_blocking`)."""
+        return is_blocking(self.severity, self.status)
+
+
+def is_blocking(severity: str, status: str) -> bool:
+    """THE rule, shared by `rat test`, `rat build`, the magics, widgets and Dagster checks:
+    an error-severity test that fails or errors blocks; a warn-severity one never does (it is reported)."""
+    return severity == "error" and status in ("fail", "error")
 
 
 def blocking(results: list[TestResult]) -> list[TestResult]:
-    """The results that make `rat test` exit non-zero."""
+    """The results that block: `rat test` exits non-zero, `rat build` does not publish."""
     return [r for r in results if r.blocking]
 
 

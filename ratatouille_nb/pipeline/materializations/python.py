@@ -1,0 +1,36 @@
+"""Python models (`@pipeline` functions): the function writes through `rat`; rows are counted after."""
+
+from __future__ import annotations
+
+from ratatouille_nb.pipeline.materializations.base import Materialization, ModelContext, Outcome, register
+
+
+@register
+class Python(Materialization):
+    name = "python"
+
+    def run(self, ctx: ModelContext) -> Outcome:
+        from ratatouille_nb.pipeline.executor import CURRENT_RUN
+
+        model = ctx.model
+        assert model.function is not None
+        token = CURRENT_RUN.set((ctx.state, model))
+        try:
+            before = _rows_of(ctx)
+            model.function()
+            after = _rows_of(ctx)
+        finally:
+            CURRENT_RUN.reset(token)
+        return Outcome("python", max(0, after - before))
+
+
+def _rows_of(ctx: ModelContext) -> int:
+    total = 0
+    txn = ctx.state.txn
+    for target in ctx.model.produces:
+        entry = txn.contents().get(target)
+        if entry is not None and entry.view_sql is None:
+            snap = txn.load(target).current_snapshot()
+            if snap is not None and snap.summary is not None:
+                total += int(snap.summary.additional_properties.get("total-records", 0))
+    return total
