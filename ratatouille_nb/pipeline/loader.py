@@ -27,6 +27,21 @@ YAML_KEYS = {"description", "owner", "columns", "freshness", "tests", "tags", "m
 COLUMN_TESTS = {"not_null", "unique", "positive", "accepted_values", "relationships", "expression"}
 
 
+@dataclass(frozen=True)
+class SourceTable:
+    """A dbt source table (sources.yml): a table on the branch, or files / a DuckDB reader."""
+
+    source: str
+    name: str
+    relation: str  # `layer.table`, or a SELECT over files / a reader call
+    is_table: bool = True
+    location: str | None = None  # the files, for lineage
+    description: str | None = None
+    columns: dict[str, str | None] = field(default_factory=dict)
+    path: Path | None = None
+    line: int | None = None
+
+
 @dataclass
 class Project:
     """All models of a workspace, addressable by pipeline name or by target table."""
@@ -34,12 +49,32 @@ class Project:
     root: Path
     models: dict[str, Model] = field(default_factory=dict)
     templates: Templates | None = None
+    # dbt projects (pipeline/dbt/): vars, package names, sources, docs blocks, load warnings.
+    variables: dict[str, Any] = field(default_factory=dict)
+    packages: set[str] = field(default_factory=set)
+    sources: dict[str, SourceTable] = field(default_factory=dict)
+    docs: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    is_dbt: bool = False
 
     def by_target(self) -> dict[str, Model]:
         return {t: m for m in self.models.values() for t in m.produces}
 
     def get(self, name_or_target: str) -> Model | None:
         return self.models.get(name_or_target) or self.by_target().get(name_or_target)
+
+    def source_relation(self, key: str) -> str | None:
+        """`source('src', 'table')` (key `src/table`) -> what it reads, or None when no source has that name."""
+        found = self.sources.get(key.replace("/", ".", 1))
+        return found.relation if found is not None else None
+
+    def source_table(self, source: str, table: str) -> str:
+        found = self.sources.get(f"{source}.{table}")
+        if found is None:
+            from ratatouille_nb.pipeline.errors import PipelineError
+
+            raise PipelineError(f"source('{source}', '{table}') is not declared in any sources .yml", hint="declare it under `sources:`")
+        return found.relation
 
 
 def parse_header(path: Path, text: str) -> tuple[dict[str, tuple[str, int]], int]:
@@ -282,7 +317,14 @@ def ref_line(model: Model, key: str) -> int:
 
 
 def load_project(workspace_root: Path) -> Project:
-    """Every model under `pipelines/`, with macros loaded and names checked for clashes."""
+    """Every model under `pipelines/`, with macros loaded and names checked for clashes.
+
+    A folder with dbt_project.yml is loaded as a dbt project (pipeline/dbt/project.py).
+    """
+    if (workspace_root / "dbt_project.yml").is_file():
+        from ratatouille_nb.pipeline.dbt.project import load_dbt_project
+
+        return load_dbt_project(workspace_root)
     root = workspace_root / "pipelines"
     templates = Templates(workspace_root / "macros")
     project = Project(root=workspace_root, templates=templates)
