@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
 from ratatouille_nb.engine.rows import scalar
@@ -193,10 +195,33 @@ class Runner:
 
     # -- one model ----------------------------------------------------------------------------
 
-    def render(self, state: RunState, model: Model, *, incremental: bool, cursor: Any = None) -> str:
-        """Compile a SQL model against the run's current state."""
+    def render(
+        self,
+        state: RunState,
+        model: Model,
+        *,
+        incremental: bool,
+        cursor: Any = None,
+        bind: Callable[[str], None] | None = None,
+        ctes: dict[str, str] | None = None,
+    ) -> str:
+        """Compile a SQL model against the run's current state.
+
+        `ref()` of an ephemeral model renders that model too and inlines it as a CTE (dbt's
+        `__dbt__cte__<name>`); `bind` makes tables visible to `cursor` for `run_query` and the
+        watermark (the model's ModelContext provides both).
+        """
         contents = state.txn.contents()
         by_target = self.project.by_target()
+        top = ctes is None
+        ctes = {} if ctes is None else ctes
+
+        def bound(sql: str) -> None:
+            if bind is not None:
+                bind(sql)
+            else:
+                with state.bind_lock:
+                    state.session.bind(sql, contents)
 
         def resolve_ref(key: str) -> str:
             product = self._product_ref(key, contents)
@@ -204,7 +229,14 @@ class Runner:
                 if run is not None:
                     run.reads[product] = contents[product].snapshot_id
                 return product
-            target = self.project.models[key].target if key in self.project.models else key
+            upstream = self.project.models.get(key)
+            if upstream is not None and upstream.materialized == "ephemeral":
+                name = f"__dbt__cte__{upstream.name}"
+                if name not in ctes:
+                    ctes[name] = ""  # placeholder: keeps dependency order and stops cycles
+                    ctes[name] = self.render(state, upstream, incremental=False, cursor=cursor, bind=bind, ctes=ctes)
+                return name
+            target = upstream.target if upstream is not None else key
             if target in by_target or target in contents:
                 if run is not None:
                     run.reads[target] = contents[target].snapshot_id if target in contents else None
@@ -212,15 +244,46 @@ class Runner:
             raise PipelineError(f"ref('{key}') matches no model and no table", path=model.path, line=_line_of(model, key))
 
         def resolve_source(rel: str) -> str:
+            declared = self.project.source_relation(rel)
+            if declared is not None:
+                if run is not None and declared in contents:
+                    run.reads[declared] = contents[declared].snapshot_id
+                return declared
+            if self.project.is_dbt:
+                src, _, table = rel.partition("/")
+                raise PipelineError(f"source('{src}', '{table}') is not declared in any sources .yml", path=model.path)
             return self.source_sql(state, rel)
 
         def watermark(column: str) -> Any:
             if model.target not in contents or cursor is None:
                 return ""
-            with state.bind_lock:
-                state.session.bind(model.target, contents)
+            bound(model.target)
             value = scalar(cursor, f'SELECT max("{column}") FROM {model.target}')
             return "" if value is None else str(value)
+
+        def run_query(sql: str) -> Any:
+            from ratatouille_nb.pipeline.dbt.context import RUN_QUERY_MAX_ROWS, AgateTable
+
+            if cursor is None:
+                return AgateTable([], [])
+            bound(sql)
+            try:
+                result = cursor.execute(sql)
+                names = [d[0] for d in result.description or []]
+                rows = result.fetchmany(RUN_QUERY_MAX_ROWS + 1)
+            except duckdb.Error as exc:
+                from ratatouille_nb.engine.duckerrors import duck_error
+
+                raise duck_error(exc, sql) from None
+            if len(rows) > RUN_QUERY_MAX_ROWS:
+                raise PipelineError(f"run_query returned more than {RUN_QUERY_MAX_ROWS:,} rows: aggregate in SQL instead", path=model.path)
+            return AgateTable(names, rows)
+
+        def describe(sql: str) -> list[tuple[str, str]]:
+            if cursor is None:
+                return []
+            bound(sql)
+            return [(str(r[0]), str(r[1])) for r in cursor.execute(f"DESCRIBE {sql}").fetchall()]
 
         run = _CURRENT_MODEL_RUN.get(None)
         ctx = RenderContext(
@@ -230,12 +293,20 @@ class Runner:
             resolve_source=resolve_source,
             incremental=incremental,
             watermark=watermark,
-            variables=state.variables,
+            variables={**self.project.variables, **state.variables},
+            model_config=dict(model.config),
+            execute=True,
+            run_query=run_query,
+            describe=describe,
+            packages=frozenset(self.project.packages),
         )
         assert self.project.templates is not None
         sql = self.project.templates.render(model.path, model.sql or "", ctx).strip().rstrip(";").strip()
         if not sql:
             raise PipelineError("the model renders to an empty statement", path=model.path)
+        if top and ctes:
+            with_list = ",\n".join(f"{name} AS (\n{body}\n)" for name, body in ctes.items())
+            sql = f"WITH {with_list}\nSELECT * FROM (\n{sql}\n) AS __dbt__model"
         return sql
 
     def _product_ref(self, key: str, contents: dict[str, TableEntry]) -> str | None:
@@ -276,7 +347,7 @@ class Runner:
                 run=run,
                 cursor=cursor,
                 writer=writer,
-                render_sql=lambda incremental: self.render(state, model, incremental=incremental, cursor=cursor),
+                render_sql=lambda ctx, incremental: self.render(state, model, incremental=incremental, cursor=ctx.cursor, bind=ctx.bind),
             )
             kind = "python" if model.kind == "python" else model.materialized
             out = materialization(kind).run(ctx)

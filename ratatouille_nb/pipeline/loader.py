@@ -241,7 +241,7 @@ class _PermissiveVars(dict):
         return True
 
     def __getitem__(self, key: str) -> Any:
-        return ""
+        return dict.get(self, key, "")
 
 
 def _python_models(path: Path, layer: str) -> list[Model]:

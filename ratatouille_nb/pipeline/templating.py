@@ -320,6 +320,7 @@ class Templates:
             keep_trailing_newline=True,
             autoescape=False,
             finalize=_finalize,
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
         self.env.filters["sqlsafe"] = _sqlsafe
         self.env.globals.update(

@@ -43,7 +43,7 @@ class ModelContext:
     run: ModelRun
     cursor: duckdb.DuckDBPyConnection
     writer: IncrementalWriter
-    render_sql: Callable[[bool], str]
+    render_sql: Callable[[ModelContext, bool], str]
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,7 +77,7 @@ class ModelContext:
 
     def render(self, *, incremental: bool) -> str:
         """The model's SQL compiled against the run's current state, its tables bound."""
-        sql = self.render_sql(incremental)
+        sql = self.render_sql(self, incremental)
         self.bind(sql)
         return sql
 
