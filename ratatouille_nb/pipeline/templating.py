@@ -336,9 +336,9 @@ class Templates:
         self.env.globals.update(extra_globals or {})
         self.macros: dict[str, MacroCall] = {}
         self.tests: dict[str, MacroCall] = {}
-        for name, paths in (packages or {}).items():
+        for name, folders in (packages or {}).items():
             namespace = MacroNamespace(name)
-            for path in paths:
+            for path in (p for folder in folders for p in sorted(folder.rglob("*.sql"))):
                 for macro in self._load_macros(path):
                     namespace.macros[macro.name] = macro
                     self.env.globals.setdefault(macro.name, macro)
