@@ -139,9 +139,10 @@ def workspace_show(ctx: click.Context) -> None:
 def sql(ctx: click.Context, statement: str, branch: str | None, fmt: str, limit: int) -> None:
     """Run SQL: DuckDB SELECTs over layer.table names; writes are atomic commits on the branch."""
     from ratatouille_nb.cli.output import write_result
+    from ratatouille_nb.pipeline.templating import render_adhoc
 
     with _session(ctx) as s:
-        result = s.sql(statement, ref=branch)
+        result = s.sql(render_adhoc(s, statement), ref=branch)
         write_result(result, fmt, limit if fmt == "table" else None)
 
 
@@ -214,6 +215,9 @@ _register_lineage(cli, _session, _settings)
 from ratatouille_nb.cli.pipelines import register as _register_pipelines  # noqa: E402
 
 _register_pipelines(cli, _session, _settings)
+from ratatouille_nb.cli.dbt import register as _register_dbt  # noqa: E402
+
+_register_dbt(cli, _session, _settings)
 
 
 @cli.command()

@@ -26,7 +26,7 @@ from ratatouille_nb.pipeline.dag import Dag, build_dag
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.loader import Project, load_project
 from ratatouille_nb.pipeline.model import Model
-from ratatouille_nb.pipeline.runs import ModelRun, RunHistory, RunRecord
+from ratatouille_nb.pipeline.runs import ModelRun, RunHistory, RunRecord, state_key
 from ratatouille_nb.pipeline.templating import RenderContext
 
 if TYPE_CHECKING:
@@ -85,12 +85,18 @@ class Runner:
         branch: str | None = None,
         command: str = "run",
         on_event: Event | None = None,
+        exclude: list[str] | tuple[str, ...] = (),
+        state: str | None = None,
     ) -> RunRecord:
-        """Run models; returns the run record (status 'success' or 'failed'; failed runs commit nothing)."""
-        names = self.dag.select(list(selectors))
+        """Run models; returns the run record (status 'success' or 'failed'; failed runs commit nothing).
+
+        `selectors` / `exclude` follow dbt's grammar (pipeline/selectors.py); `state` is the ref
+        `state:modified` / `state:new` compare with (default: the workspace branch).
+        """
+        names = self.select(selectors, exclude=exclude, state=state)
         branch = branch or self.session.branch
         record = RunRecord(self.session.workspace.name, branch, command, list(selectors))
-        record.models = [ModelRun(model=n, target=self.dag.models[n].target) for n in names]
+        record.models = [ModelRun(model=n, target=self.dag.models[n].target, fingerprint=self.dag.models[n].fingerprint()) for n in names]
         txn = self.session.transaction(f"rat {command} {' '.join(selectors) or '(all)'}".strip(), branch=branch)
         state = RunState(self.session, txn, self.project, full_refresh, dict(variables or {}))
         try:
@@ -102,13 +108,15 @@ class Runner:
                 record.status = "failed"
                 record.error = f"{failed[0].model}: {failed[0].error}"
             else:
+                staged = txn.contents()
                 commit = txn.commit()
                 record.status = "success"
                 record.commit_hash = commit.hash if commit else None
-                if commit is not None:
-                    for m in record.models:
-                        entry = commit.contents.get(m.target)
-                        m.snapshot_id = entry.snapshot_id if entry else None
+                final = commit.contents if commit is not None else staged
+                for m in record.models:
+                    entry = final.get(m.target)
+                    m.snapshot_id = entry.snapshot_id if entry else None
+                    m.state_key = state_key(entry) if self.dag.models[m.model].materialized != "ephemeral" else None
         except BaseException as exc:
             txn.abort()
             record.status = "failed"
@@ -122,6 +130,13 @@ class Runner:
             finally:
                 history.close()
         return record
+
+    def select(self, selectors: list[str] | tuple[str, ...] = (), *, exclude: list[str] | tuple[str, ...] = (), state: str | None = None) -> list[str]:
+        """The models a run of these selectors builds, in topological order."""
+        from ratatouille_nb.pipeline.selectors import state_oracle
+
+        oracle = state_oracle(self.session, self.dag, state)
+        return self.dag.select(list(selectors), exclude=list(exclude), state=oracle, root=self.session.workspace.root)
 
     # -- scheduling ---------------------------------------------------------------------------
 

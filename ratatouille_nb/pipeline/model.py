@@ -101,5 +101,21 @@ class Model(BaseModel):
         """Every table this model writes."""
         return self.outputs or [self.target]
 
+    def fingerprint(self) -> str:
+        """What the model's definition is, as a hash: `state:modified` compares it with run records."""
+        import hashlib
+        import json
+
+        body = self.path.read_bytes() if self.kind == "seed" and self.path.is_file() else (self.sql or "").encode()
+        if self.function is not None:
+            code = getattr(self.function, "__code__", None)
+            body = code.co_code if code is not None else b""
+        definition = json.dumps(
+            [self.materialized, self.strategy, self.unique_key, self.partition_by, self.config, self.column_types, self.target],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(body + b"\0" + definition.encode()).hexdigest()[:20]
+
     def all_tests(self) -> list[TestSpec]:
         return [t for c in self.columns for t in c.tests] + list(self.tests)

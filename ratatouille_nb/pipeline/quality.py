@@ -83,14 +83,18 @@ def run_selected_tests(
     *,
     ref: str | None = None,
     project: Project | None = None,
+    exclude: list[str] | tuple[str, ...] = (),
+    state: str | None = None,
 ) -> list[TestResult]:
-    """Load the workspace's pipelines, select models like `rat run`, and test them."""
+    """Load the workspace's pipelines, select models (and tests) like `rat run`, and test them."""
     from ratatouille_nb.pipeline.dag import build_dag
     from ratatouille_nb.pipeline.loader import load_project
+    from ratatouille_nb.pipeline.selectors import state_oracle
 
     project = project or load_project(session.workspace.root)
-    names = build_dag(project).select(list(selectors))
-    return run_tests(session, project, names, ref=ref)
+    dag = build_dag(project)
+    selection = dag.selection(list(selectors), exclude=list(exclude), state=state_oracle(session, dag, state), root=session.workspace.root)
+    return run_tests(session, project, selection.models, ref=ref, only=selection.tests)
 
 
 def run_tests(
@@ -101,11 +105,13 @@ def run_tests(
     ref: str | None = None,
     contents: dict[str, TableEntry] | None = None,
     now: datetime | None = None,
+    only: set[tuple[str, str]] | None = None,
 ) -> list[TestResult]:
     """Run every test of the named models on `ref` (default: the session's branch).
 
     `contents` overrides the tables seen (e.g. a transaction's staged state); `now` fixes the clock
-    used by freshness checks (default: the current UTC time).
+    used by freshness checks (default: the current UTC time); `only` limits the tests run to these
+    (model, test) pairs (tests chosen with test_type:/test_name: selectors).
     """
     label = ref or session.branch
     if contents is None:
@@ -118,7 +124,7 @@ def run_tests(
         model = project.models.get(name) or project.get(name)
         if model is None:
             raise PipelineError(f"no model named '{name}'", hint="use a pipeline name or the table it builds (layer.table)")
-        results += _ModelTests(session, project, model, contents, label, clock).run()
+        results += _ModelTests(session, project, model, contents, label, clock, only).run()
     return results
 
 
@@ -129,12 +135,20 @@ class _ModelTests:
     """Every test of one model, each run by its registered kind (pipeline/tests/)."""
 
     def __init__(
-        self, session: Session, project: Project, model: Model, contents: dict[str, TableEntry], ref: str, now: datetime
+        self,
+        session: Session,
+        project: Project,
+        model: Model,
+        contents: dict[str, TableEntry],
+        ref: str,
+        now: datetime,
+        only: set[tuple[str, str]] | None = None,
     ) -> None:
         from ratatouille_nb.pipeline.tests import TestContext
 
         self.ctx = TestContext(session, project, model, contents, ref, now)
         self.model = model
+        self.only = only
 
     def _specs(self) -> list[TestSpec]:
         specs = list(self.model.all_tests())
@@ -150,7 +164,7 @@ class _ModelTests:
     def run(self) -> list[TestResult]:
         from ratatouille_nb.pipeline.tests import data_test
 
-        specs = self._specs()
+        specs = [s for s in self._specs() if self.only is None or (self.model.name, s.name) in self.only]
         ctx = self.ctx
         if ctx.target not in ctx.contents:
             if self.model.materialized == "ephemeral":

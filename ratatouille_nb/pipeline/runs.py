@@ -18,6 +18,9 @@ _SCHEMA = (
         rows_updated INTEGER, seconds REAL, peak_rss_mb REAL, error TEXT, reads TEXT, snapshot_id INTEGER,
         PRIMARY KEY (run_id, model))""",
 )
+# Columns added later (older runs.db files get them on open): the model's definition hash and the
+# key of what it left on the branch (a snapshot id, or the hash of a view's SQL) — `state:modified`.
+_ADDED_COLUMNS = (("run_models", "fingerprint", "TEXT"), ("run_models", "state_key", "TEXT"))
 
 
 @dataclass
@@ -33,6 +36,8 @@ class ModelRun:
     error: str | None = None
     reads: dict[str, int | None] = field(default_factory=dict)
     snapshot_id: int | None = None
+    fingerprint: str | None = None
+    state_key: str | None = None
 
 
 @dataclass
@@ -50,6 +55,19 @@ class RunRecord:
     models: list[ModelRun] = field(default_factory=list)
 
 
+def state_key(entry: object | None) -> str | None:
+    """What a model left on a branch: its table's snapshot id, or the hash of its view's SQL."""
+    import hashlib
+
+    if entry is None:
+        return None
+    view_sql = getattr(entry, "view_sql", None)
+    if view_sql is not None:
+        return "view:" + hashlib.sha256(view_sql.encode()).hexdigest()[:20]
+    snapshot = getattr(entry, "snapshot_id", None)
+    return None if snapshot is None else str(snapshot)
+
+
 class RunHistory:
     """Append-only log of runs (SQLite, WAL) shared by all workspaces of a RAT_HOME."""
 
@@ -60,6 +78,10 @@ class RunHistory:
         self._conn.execute("PRAGMA journal_mode=WAL")
         for stmt in _SCHEMA:
             self._conn.execute(stmt)
+        for table, column, kind in _ADDED_COLUMNS:
+            have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def save(self, run: RunRecord) -> None:
         with self._conn:
@@ -72,10 +94,44 @@ class RunHistory:
             for m in run.models:
                 d = asdict(m)
                 self._conn.execute(
-                    "INSERT OR REPLACE INTO run_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO run_models (run_id, model, target, status, operation, rows_written, rows_updated, seconds, "
+                    "peak_rss_mb, error, reads, snapshot_id, fingerprint, state_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run.run_id, d["model"], d["target"], d["status"], d["operation"], d["rows_written"], d["rows_updated"],
-                     d["seconds"], d["peak_rss_mb"], d["error"], json.dumps(d["reads"]), d["snapshot_id"]),
+                     d["seconds"], d["peak_rss_mb"], d["error"], json.dumps(d["reads"]), d["snapshot_id"], d["fingerprint"],
+                     d["state_key"]),
                 )
+
+    def fingerprint(self, workspace: str, target: str, state_key: str | None, model: str | None = None) -> str | None:
+        """The definition hash of the successful run that left `state_key` in `target` (newest first).
+
+        `state_key` None asks for the newest successful run of `model` (ephemeral models leave nothing).
+        """
+        if state_key is None:
+            row = self._conn.execute(
+                "SELECT m.fingerprint FROM run_models m JOIN runs r USING (run_id) WHERE r.workspace = ? AND m.model = ? "
+                "AND m.status = 'success' AND r.status = 'success' ORDER BY r.started_at DESC LIMIT 1",
+                (workspace, model),
+            ).fetchone()
+        else:
+            row = self._conn.execute(
+                "SELECT m.fingerprint FROM run_models m JOIN runs r USING (run_id) WHERE r.workspace = ? AND m.target = ? "
+                "AND m.state_key = ? AND m.status = 'success' AND r.status = 'success' ORDER BY r.started_at DESC LIMIT 1",
+                (workspace, target, state_key),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def last_runs(self, workspace: str, targets: list[str]) -> dict[str, tuple[float, str, int]]:
+        """Target -> (finished_at, status, rows written) of its newest run in the workspace (for `rat docs`)."""
+        out: dict[str, tuple[float, str, int]] = {}
+        for target in targets:
+            row = self._conn.execute(
+                "SELECT r.finished_at, m.status, m.rows_written FROM run_models m JOIN runs r USING (run_id) "
+                "WHERE r.workspace = ? AND m.target = ? ORDER BY r.started_at DESC LIMIT 1",
+                (workspace, target),
+            ).fetchone()
+            if row is not None:
+                out[target] = (float(row[0] or 0), str(row[1]), int(row[2] or 0))
+        return out
 
     def rows(self, table: str) -> tuple[list[str], list[tuple]]:
         cur = self._conn.execute(f"SELECT * FROM {table}")

@@ -416,6 +416,26 @@ class Templates:
         finally:
             _CURRENT.reset(token)
 
+    def render_string(self, text: str, context: RenderContext, names: dict[str, Any] | None = None) -> str:
+        """Render text that is no file (ad-hoc SQL); `names` are extra template variables."""
+        import jinja2
+
+        token = _CURRENT.set(context)
+        try:
+            try:
+                template = self.env.from_string(text)
+            except jinja2.TemplateSyntaxError as exc:
+                raise PipelineError(f"template error on line {exc.lineno}: {exc.message}") from None
+            return context.sentinels.resolve(template.render(**(names or {})))
+        except jinja2.UndefinedError as exc:
+            raise PipelineError(f"{exc.message} (unknown macro or variable?)") from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise PipelineError(f"not allowed in a template: {exc}") from None
+        except _Return as ret:
+            return str(ret.value)
+        finally:
+            _CURRENT.reset(token)
+
     def call_macro(self, macro: MacroCall, context: RenderContext, *args: Any, **kwargs: Any) -> str:
         """Call a macro (a generic test, say) with a render context; errors name the macro's file."""
         token = _CURRENT.set(context)
@@ -455,3 +475,44 @@ def _template_line(exc: BaseException, filename: str) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
+
+
+def render_adhoc(session: Any, text: str, namespace: dict[str, Any] | None = None) -> str:
+    """Jinja in an ad-hoc statement (`rat sql "… {{ ref('x') }} …"`, `%%rat sql`), as `dbt show --inline`.
+
+    The workspace's macros, vars and (for dbt projects) dbt's context apply; `ref('x')` is the
+    table model `x` builds (or a table name, checked), `source('s', 't')` a declared dbt source;
+    `namespace` values (a notebook's variables) render as SQL literals unless `| sqlsafe`.
+    Text without `{{` or `{%` is returned as it is, without loading the project.
+    """
+    if "{{" not in text and "{%" not in text:
+        return text
+    from ratatouille_nb.pipeline.loader import load_project
+
+    project = load_project(session.workspace.root)
+    assert project.templates is not None
+
+    def resolve_ref(key: str) -> str:
+        model = project.models.get(key)
+        if model is not None:
+            return model.target
+        alias = session.products.aliases().get(key) if "." not in key else None
+        return f"products.{alias}" if alias else key
+
+    def resolve_source(key: str) -> str:
+        found = project.source_relation(key)
+        if found is None:
+            raise PipelineError(f"source('{key}') is not a declared dbt source", hint="ad-hoc SQL reads tables by name")
+        return found
+
+    ctx = RenderContext(
+        model_name="adhoc",
+        this="adhoc",
+        resolve_ref=resolve_ref,
+        resolve_source=resolve_source,
+        variables=dict(project.variables),
+        execute=True,
+        packages=frozenset(project.packages),
+    )
+    names = {k: outside(v) for k, v in (namespace or {}).items() if not k.startswith("_")}
+    return project.templates.render_string(text, ctx, names).strip()
