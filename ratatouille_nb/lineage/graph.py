@@ -65,9 +65,12 @@ class LineageNode:
             "snapshot_id": self.snapshot_id,
             "description": self.description,
             "path": self.path,
-            "columns": [{"name": n, "type": t, "description": self.column_descriptions.get(n)} for n, t in self.columns.items()],
-            "tests": list(self.tests),
-            "tags": list(self.tags),
+            "columns": [
+                {"name": n, "type": t, **({"description": self.column_descriptions[n]} if n in self.column_descriptions else {})}
+                for n, t in self.columns.items()
+            ],
+            **({"tests": list(self.tests)} if self.tests else {}),
+            **({"tags": list(self.tags)} if self.tags else {}),
             "column_lineage": self.column_lineage,
             "error": self.error,
         }
@@ -482,7 +485,7 @@ class LineageGraph:
             for rest in self.order():  # only on a cycle (which an edge provider could add)
                 if rest not in shown:
                     lines += self._tree(rest, downs, shown)
-        described = [n for n in ([self.focus] if self.focus else self.order()) if n in self.nodes and self.nodes[n].description]
+        described = [n for n in ([self.focus] if self.focus else []) if n in self.nodes and self.nodes[n].description]
         if described:
             lines.append("")
         for n in described:

@@ -42,6 +42,7 @@ def site_data(session: Session, ref: str | None = None, project: Project | None 
         model = by_target.get(node_id)
         item = node.to_json()
         item["label"] = node.label()
+        item["columns"] = [{"name": n, "type": t, "description": node.column_descriptions.get(n)} for n, t in node.columns.items()]
         item["tests"] = [
             {"name": t.name, "kind": t.kind, "column": t.column, "severity": t.severity} for t in (model.all_tests() if model else [])
         ]
