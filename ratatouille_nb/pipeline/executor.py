@@ -252,6 +252,13 @@ class Runner:
                     ctes[name] = self.render(state, upstream, incremental=False, cursor=cursor, bind=bind, ctes=ctes)
                 return name
             target = upstream.target if upstream is not None else key
+            if upstream is not None and target not in contents:
+                raise PipelineError(
+                    f"ref('{key}'): {target} has not been built on '{state.txn.branch}'",
+                    path=model.path,
+                    line=_line_of(model, key),
+                    hint=f"run it too (`rat run +{model.name}`)" + (" or load it with `rat seed`" if upstream.resource_type == "seed" else ""),
+                )
             if target in by_target or target in contents:
                 if run is not None:
                     run.reads[target] = contents[target].snapshot_id if target in contents else None

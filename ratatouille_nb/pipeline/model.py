@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Materialized = Literal["view", "table", "incremental", "ephemeral", "snapshot", "seed"]
+# A model's `materialized` names a class registered in pipeline/materializations/ (view, table,
+# incremental, ephemeral, snapshot, seed, …): adding one touches that folder only.
+Materialized = str
 Strategy = Literal["append", "merge", "insert_overwrite", "delete+insert"]
 Severity = Literal["warn", "error"]
 ResourceType = Literal["model", "seed", "snapshot"]
@@ -88,6 +90,16 @@ class Model(BaseModel):
     package: str | None = None
     resource_type: ResourceType = "model"
     column_types: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("materialized")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ratatouille_nb.pipeline.materializations import REGISTRY
+
+        if value not in REGISTRY or value == "python":
+            known = ", ".join(sorted(k for k in REGISTRY if k != "python"))
+            raise ValueError(f"unknown materialization '{value}' (known: {known})")
+        return value
 
     @field_validator("unique_key", "partition_by", "tags", mode="before")
     @classmethod
