@@ -29,6 +29,8 @@ def render_cell(source: str, namespace: Mapping[str, Any], ref: Callable[[str], 
     sentinels = Sentinels()
 
     def finalize(value: Any) -> str:
+        if isinstance(value, jinja2.Undefined):
+            return str(value)  # raises inside the render (an unsafe attribute, a missing name)
         return str.__str__(value) if isinstance(value, Raw) else sentinels.hold(value)
 
     def safe_ref(name: Any) -> Raw:

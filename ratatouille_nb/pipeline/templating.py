@@ -95,6 +95,8 @@ def checked_ref_name(key: Any) -> str:
 
 def _ref(name: str, *more: str, **kwargs: Any) -> str:
     ctx = _ctx()
+    if not ctx.execute and any(p == "" for p in (name, *more)):
+        return Relation("")  # parse time: a var() that has no value yet names nothing
     parts = [checked_ref_name(p) for p in (name, *more)]
     version = kwargs.pop("v", kwargs.pop("version", None))
     if kwargs:

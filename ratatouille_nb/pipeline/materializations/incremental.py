@@ -38,7 +38,7 @@ class Incremental(Materialization):
         incremental = entry is not None and entry.view_sql is None and not ctx.full_refresh and ctx.has_rows()
         if not incremental:
             out = rebuild(ctx, ctx.render(incremental=False))
-            return Outcome("full-refresh", out.rows) if entry is not None else out
+            return Outcome("full-refresh", out.rows) if entry is not None and entry.view_sql is None else out
         self._check_partitioning(ctx)
         sql = ctx.render(incremental=True)
         writer, model = ctx.writer, ctx.model
