@@ -172,7 +172,7 @@ def test_properties_config_sits_between_project_and_file(project_dir: Path) -> N
 def test_build_matches_plain_duckdb(dbt_session: Session, project_dir: Path) -> None:
     result = build(dbt_session)
     assert result.published, result.reason
-    ops = {m.model: m.operation for m in result.run.models}  # type: ignore[union-attr]
+    ops = {m.model: m.operation for m in result.run.models}
     assert ops["stg_orders"] == "ephemeral" and ops["stg_customers"] == "view" and ops["raw_orders"] == "create"
     con = plain(project_dir)
     s = dbt_session
@@ -228,7 +228,7 @@ def test_second_build_incremental_strategies_and_snapshots(dbt_session: Session,
     (seeds / "raw_payments.csv").write_text(payments)
     result = build(dbt_session)
     assert result.published, result.reason
-    ops = {m.model: (m.operation, m.rows_written, m.rows_updated) for m in result.run.models}  # type: ignore[union-attr]
+    ops = {m.model: (m.operation, m.rows_written, m.rows_updated) for m in result.run.models}
     # orders merges the orders on or after its newest order_date (2024-01-09): 15 again and the new 16.
     assert ops["orders"] == ("merge", 2, 1)
     # delete+insert: every method's row is deleted and re-inserted (3 rows).
@@ -407,7 +407,7 @@ def test_state_modified_and_new_from_run_records(dbt_session: Session, project_d
     # Building the modified models leaves nothing modified against the branch.
     result = build(dbt_session, ["state:modified+"])
     assert result.published, result.reason
-    assert {m.model for m in result.run.models} == {"stg_customers", "cities", "customers"}  # type: ignore[union-attr]
+    assert {m.model for m in result.run.models} == {"stg_customers", "cities", "customers"}
     assert Runner(dbt_session).select(["state:modified"]) == []
     # Against another ref: main has none of the tables, so everything is new there.
     assert set(Runner(dbt_session).select(["state:new"], state="main")) >= {"orders", "cities"}

@@ -173,7 +173,7 @@ def test_model_templates_are_sandboxed(session: Session, workspace: Workspace) -
     from ratatouille_nb.pipeline.loader import load_project
 
     _model(workspace, "pipelines/silver/escape.sql", "SELECT '{{ ref.__globals__ }}' AS x\n")
-    with pytest.raises(PipelineError, match="escape.sql:1: not allowed in a template"):
+    with pytest.raises(PipelineError, match=r"escape\.sql:1: not allowed in a template"):
         load_project(workspace.root)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ratatouille_nb.pipeline.errors import CycleError, PipelineError
+from ratatouille_nb.pipeline.errors import CycleError
 from ratatouille_nb.pipeline.loader import Project, ref_line
 from ratatouille_nb.pipeline.model import Model
 

@@ -98,10 +98,10 @@ class Runner:
         record = RunRecord(self.session.workspace.name, branch, command, list(selectors))
         record.models = [ModelRun(model=n, target=self.dag.models[n].target, fingerprint=self.dag.models[n].fingerprint()) for n in names]
         txn = self.session.transaction(f"rat {command} {' '.join(selectors) or '(all)'}".strip(), branch=branch)
-        state = RunState(self.session, txn, self.project, full_refresh, dict(variables or {}))
+        run_state = RunState(self.session, txn, self.project, full_refresh, dict(variables or {}))
         try:
             self._check_external_refs(names, txn.contents())
-            self._execute(state, names, {m.model: m for m in record.models}, on_event)
+            self._execute(run_state, names, {m.model: m for m in record.models}, on_event)
             failed = [m for m in record.models if m.status == "failed"]
             if failed:
                 txn.abort()

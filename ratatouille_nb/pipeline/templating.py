@@ -169,11 +169,11 @@ class _OutsideDecimal(Outside, decimal.Decimal):
     pass
 
 
-class _OutsideList(Outside, list):  # type: ignore[type-arg]
+class _OutsideList(Outside, list[Any]):
     pass
 
 
-class _OutsideTuple(Outside, tuple):  # type: ignore[type-arg]
+class _OutsideTuple(Outside, tuple[Any, ...]):
     pass
 
 
@@ -255,7 +255,7 @@ ENDTEST_RE = re.compile(r"(\{%-?\s*)endtest(\s*-?%\})")
 MACRO_PREFIX = "rat_macro__"
 
 
-class _Return(Exception):  # noqa: N818 - control flow, not an error: dbt's `{{ return(x) }}`
+class _Return(Exception):
     def __init__(self, value: Any) -> None:
         super().__init__()
         self.value = value
@@ -382,7 +382,7 @@ class Templates:
         try:
             return self.env.get_template(str(path))
         except jinja2.TemplateSyntaxError as exc:
-            raise PipelineError(f"template syntax error: {exc.message}", path=path, line=exc.lineno, hint=_syntax_hint(exc.message)) from None
+            raise PipelineError(f"template syntax error: {exc.message}", path=path, line=exc.lineno, hint=_syntax_hint(exc.message or "")) from None
         except PipelineError:
             raise
         except Exception as exc:  # noqa: BLE001 - macro module execution may raise anything

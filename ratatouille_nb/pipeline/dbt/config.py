@@ -59,7 +59,7 @@ def normalize_key(key: str) -> str:
 
 def check_config(config: dict[str, Any], where: Path, line: int | None, warnings: list[str]) -> None:
     """Warn about unknown and no-effect keys; refuse what cannot be honoured."""
-    for raw, value in config.items():
+    for raw in config:
         key = normalize_key(raw)
         if key in SUPPORTED:
             continue

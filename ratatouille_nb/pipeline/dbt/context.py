@@ -27,7 +27,7 @@ log = logging.getLogger("ratatouille_nb.dbt")
 RUN_QUERY_MAX_ROWS = 100_000
 
 
-class AgateColumn(list):  # type: ignore[type-arg]
+class AgateColumn(list[Any]):
     """One column of a `run_query` result: indexable, with `.name` and `.values()`."""
 
     def __init__(self, name: str, values: list[Any]) -> None:
@@ -65,7 +65,8 @@ def _run_query(sql: str) -> AgateTable:
     ctx = _ctx()
     if ctx.run_query is None or not ctx.execute:
         return AgateTable([], [])  # parse time (dbt's `execute` is False): no engine
-    return ctx.run_query(ctx.sentinels.resolve(str(sql)))  # type: ignore[no-any-return]
+    result: AgateTable = ctx.run_query(ctx.sentinels.resolve(str(sql)))
+    return result
 
 
 def _log(message: Any, info: bool = False) -> str:
@@ -188,9 +189,14 @@ def dbt_globals(project_name: str, docs: dict[str, str], target_name: str = "dev
         "local_md5": lambda text: hashlib.md5(str(text).encode()).hexdigest(),
         "zip": zip,
         "set": set,
-        "print": lambda *a: log.info(" ".join(map(str, a))) or "",
+        "print": _print,
     }
     return values
+
+
+def _print(*values: Any) -> str:
+    log.info("%s", " ".join(map(str, values)))
+    return ""
 
 
 def _toyaml(value: Any) -> str:

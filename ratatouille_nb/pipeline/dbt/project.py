@@ -69,12 +69,9 @@ def _paths(cfg: dict[str, Any], key: str, default: str, legacy: str | None = Non
 
 def _flat_vars(raw: Any, project: str) -> dict[str, Any]:
     """dbt's `vars:` with project-scoped blocks (`vars: {my_project: {x: 1}}`) flattened."""
-    out: dict[str, Any] = {}
     if not isinstance(raw, dict):
-        return out
-    for key, value in raw.items():
-        if key != project:
-            out[key] = value
+        return {}
+    out: dict[str, Any] = {key: value for key, value in raw.items() if key != project}
     if isinstance(raw.get(project), dict):
         out.update(raw[project])
     return out
@@ -307,12 +304,12 @@ class _Loader:
                 kind="sql",
                 path=path,
                 sql=text,
-                materialized=materialized,  # type: ignore[arg-type]
+                materialized=materialized,
                 refs=list(dict.fromkeys(ctx.refs)),
                 sources=list(dict.fromkeys(ctx.sources)),
                 config=config,
                 package=self.name,
-                resource_type=kind,  # type: ignore[arg-type]
+                resource_type=kind,
                 yaml_path=ppath,
                 **fields,
             )
@@ -335,7 +332,7 @@ class _Loader:
         if ppath is not None:
             fields["description"] = self._describe(props.get("description") or config.get("description"), ppath, line_for(ploc, plines))
             fields["columns"] = self._columns(props, ppath, plines, ploc, config)
-            fields["tests"] = self._tests(props.get("tests", []) + list(props.get("data_tests") or []), None, ppath, plines, (*ploc, "tests"), config)
+            fields["tests"] = self._tests(list(props.get("tests") or []) + list(props.get("data_tests") or []), None, ppath, plines, (*ploc, "tests"))
             fresh = (props.get("config") or {}).get("freshness") or props.get("freshness")
             if isinstance(fresh, dict):
                 fields["freshness"] = _freshness(fresh)
@@ -350,16 +347,18 @@ class _Loader:
             if not isinstance(col, dict) or "name" not in col:
                 raise PipelineError("each column needs a 'name'", path=path, line=line_for(cloc, lines))
             items = list(col.get("tests") or []) + list(col.get("data_tests") or [])
-            tests = self._tests(items, str(col["name"]), path, lines, (*cloc, "tests"), config)
+            tests = self._tests(items, str(col["name"]), path, lines, (*cloc, "tests"))
             declared = col.get("data_type") if (config.get("contract") or {}).get("enforced") else None
-            out.append(ColumnSpec(name=str(col["name"]), type=declared, description=self._describe(col.get("description"), path, line_for(cloc, lines)), tests=tests))
+            description = self._describe(col.get("description"), path, line_for(cloc, lines))
+            out.append(ColumnSpec(name=str(col["name"]), type=declared, description=description, tests=tests))
         return out
 
-    def _tests(self, items: list[Any], column: str | None, path: Path, lines: dict[Loc, int], loc: Loc, model_config: dict[str, Any]) -> list[TestSpec]:
+    def _tests(self, items: list[Any], column: str | None, path: Path, lines: dict[Loc, int], loc: Loc) -> list[TestSpec]:
         defaults = merge(tree_config(self.cfg.get("tests"), self.name, []), tree_config(self.cfg.get("data_tests"), self.name, []))
         out = []
         for j, item in enumerate(items):
             line = line_for((*loc, j), lines)
+            raw: dict[str, Any]
             if isinstance(item, str):
                 kind, raw = item, {}
             elif isinstance(item, dict) and len(item) == 1:
@@ -399,7 +398,7 @@ class _Loader:
                 raise PipelineError(f"severity must be 'warn' or 'error', not '{severity}'", path=path, line=line)
             label = str(raw.get("name") or (f"{kind}({col})" if col else kind))
             out.append(TestSpec(
-                name=label, column=col, kind=spec_kind, args=args, severity=severity,  # type: ignore[arg-type]
+                name=label, column=col, kind=spec_kind, args=args, severity=severity,
                 line=line, path=path, where=config.get("where"), error_if=str(config.get("error_if", "!=0")),
                 warn_if=str(config.get("warn_if", "!=0")), fail_calc=str(config.get("fail_calc", "count(*)")),
                 limit=config.get("limit"), store_failures=bool(config.get("store_failures", False)),
@@ -453,7 +452,7 @@ class _Loader:
                 continue
             severity = str(ctx.config.get("severity", "error")).lower()
             spec = TestSpec(
-                name=path.stem, kind="singular", sql=text, severity=severity if severity in ("warn", "error") else "error",  # type: ignore[arg-type]
+                name=path.stem, kind="singular", sql=text, severity=severity if severity in ("warn", "error") else "error",
                 line=1, path=path, error_if=str(ctx.config.get("error_if", "!=0")), warn_if=str(ctx.config.get("warn_if", "!=0")),
                 store_failures=bool(ctx.config.get("store_failures", False)), refs=list(dict.fromkeys(ctx.refs)),
             )

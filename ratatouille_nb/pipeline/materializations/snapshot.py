@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.engine.sqltypes import quote_ident
 from ratatouille_nb.pipeline.materializations.base import Materialization, ModelContext, Outcome, register
 from ratatouille_nb.pipeline.materializations.batch import spilled
@@ -116,5 +117,5 @@ class Snapshot(Materialization):
             ctx.writer.delete(this, f"dbt_valid_to IS NULL AND {_key_expr(model)} IN ({closing})", statement=source)
             rows = f"SELECT * EXCLUDE (_rat_close, _rat_key) FROM {batch.relation}"
             added = ctx.writer.append(this, rows, statement=source)
-            closed = int(ctx.cursor.execute(f"SELECT count(*) FROM {batch.relation} WHERE _rat_close").fetchone()[0])
+            closed = int(scalar(ctx.cursor, f"SELECT count(*) FROM {batch.relation} WHERE _rat_close"))
         return Outcome("snapshot", added.rows - closed, closed)

@@ -13,7 +13,7 @@ from ratatouille_nb.pipeline.templating import RenderContext
 from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
 
 if TYPE_CHECKING:
-    from ratatouille_nb.pipeline.quality import TestResult
+    from ratatouille_nb.pipeline.quality import Status, TestResult
 
 
 def render_test_sql(ctx: TestContext, spec: TestSpec, source: str) -> str:
@@ -84,6 +84,6 @@ class CustomSql(DataTest):
         if not isinstance(value, int) or isinstance(value, bool):
             # Not one count: the rows it returns are the offenders (dbt's convention).
             return ctx.offenders(spec, sql, expected)
-        status = "pass" if value == expected else ("warn" if spec.severity == "warn" else "fail")
+        status: Status = "pass" if value == expected else ("warn" if spec.severity == "warn" else "fail")
         message = "ok" if value == expected else f"returned {value}, expected {expected}"
         return ctx.result(spec, status, failing=value, expected=expected, sql=sql, message=message)

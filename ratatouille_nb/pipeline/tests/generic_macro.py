@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.model import TestSpec
-from ratatouille_nb.pipeline.templating import MacroCall, MacroNamespace, RenderContext, Relation
+from ratatouille_nb.pipeline.templating import MacroCall, MacroNamespace, Relation, RenderContext
 from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
 
 if TYPE_CHECKING:
