@@ -31,6 +31,7 @@ from ratatouille_nb.pipeline.selectors import state_oracle
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace import Workspace
 from ratatouille_nb.workspace.manager import find_workspace
+from tests.test_pipelines import assert_same_rows
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dbt_bakery"
 
@@ -68,18 +69,6 @@ def plain(project_dir: Path) -> duckdb.DuckDBPyConnection:
     )
     con.execute(f"CREATE TABLE events AS SELECT * FROM read_csv('{project_dir / 'data' / 'shop_events.csv'}', header=true)")
     return con
-
-
-def same_rows(session: Session, query: str, con: duckdb.DuckDBPyConnection, expected_sql: str, ref: str | None = None) -> int:
-    got = session.sql(query, ref=ref).arrow()
-    con.register("got", got)
-    try:
-        missing = con.execute(f"SELECT count(*) FROM (({expected_sql}) EXCEPT ALL (SELECT * FROM got))").fetchone()[0]
-        extra = con.execute(f"SELECT count(*) FROM ((SELECT * FROM got) EXCEPT ALL ({expected_sql}))").fetchone()[0]
-    finally:
-        con.unregister("got")
-    assert (missing, extra) == (0, 0), f"{query}: {missing} expected row(s) missing, {extra} unexpected"
-    return int(got.num_rows)
 
 
 def scalar(session: Session, sql: str, ref: str | None = None) -> Any:
@@ -176,31 +165,31 @@ def test_build_matches_plain_duckdb(dbt_session: Session, project_dir: Path) -> 
     assert ops["stg_orders"] == "ephemeral" and ops["stg_customers"] == "view" and ops["raw_orders"] == "create"
     con = plain(project_dir)
     s = dbt_session
-    same_rows(s, "SELECT * FROM raw.raw_payments", con, "SELECT * FROM raw_payments")
+    assert_same_rows(s, "SELECT * FROM raw.raw_payments", con, "SELECT * FROM raw_payments")
     assert s.table_stats("raw.raw_payments")["schema"][3][1] == "long"  # column_types: BIGINT
-    same_rows(s, "SELECT * FROM raw.raw_customers", con, "SELECT * FROM raw_customers")
-    same_rows(
+    assert_same_rows(s, "SELECT * FROM raw.raw_customers", con, "SELECT * FROM raw_customers")
+    assert_same_rows(
         s, "SELECT customer_id, full_name, city FROM staging.stg_customers", con,
         "SELECT id, first_name || ' ' || last_name, city FROM raw_customers",
     )
-    same_rows(
+    assert_same_rows(
         s, "SELECT payment_id, amount_euros FROM staging.stg_payments", con,
         "SELECT id, round((amount_cents / 100.0)::decimal(16, 2), 2) FROM raw_payments",
     )
-    same_rows(s, "SELECT * FROM gold.orders", con, ORDERS_SQL)
-    same_rows(
+    assert_same_rows(s, "SELECT * FROM gold.orders", con, ORDERS_SQL)
+    assert_same_rows(
         s, "SELECT customer_id, full_name, city, orders, lifetime_cents, avg_order_cents FROM gold.customers", con,
         f"""SELECT c.id, c.first_name || ' ' || c.last_name, c.city, count(o.order_id), sum(o.amount_cents),
                    sum(o.amount_cents) / nullif(count(o.order_id), 0)
             FROM raw_customers c LEFT JOIN ({ORDERS_SQL}) o ON o.customer_id = c.id GROUP BY ALL""",
     )
-    same_rows(s, "SELECT * FROM gold.payments_by_method", con, "SELECT method, count(*), sum(amount_cents) FROM raw_payments GROUP BY 1")
-    same_rows(s, "SELECT event_id, kind FROM staging.stg_events", con, "SELECT event_id, kind FROM events")
+    assert_same_rows(s, "SELECT * FROM gold.payments_by_method", con, "SELECT method, count(*), sum(amount_cents) FROM raw_payments GROUP BY 1")
+    assert_same_rows(s, "SELECT event_id, kind FROM staging.stg_events", con, "SELECT event_id, kind FROM events")
     # The ephemeral model is no table: it was inlined as a CTE.
     assert "staging.stg_orders" not in s.contents()
     view_sql = s.contents()["gold.orders"]
     assert view_sql.view_sql is None
-    same_rows(
+    assert_same_rows(
         s, "SELECT id, customer_id, status, dbt_valid_to FROM history.orders_status_snapshot", con,
         "SELECT id, customer_id, status, NULL::TIMESTAMP FROM raw_orders",
     )
@@ -236,17 +225,17 @@ def test_second_build_incremental_strategies_and_snapshots(dbt_session: Session,
     con = plain(project_dir)
     s = dbt_session
     # Order 13's new status is older than the watermark the model filters on: an incremental run keeps it.
-    same_rows(s, "SELECT * FROM gold.orders", con, f"SELECT * REPLACE (if(order_id = 13, 'placed', status) AS status) FROM ({ORDERS_SQL})")
-    same_rows(s, "SELECT * FROM gold.payments_by_method", con, "SELECT method, count(*), sum(amount_cents) FROM raw_payments GROUP BY 1")
+    assert_same_rows(s, "SELECT * FROM gold.orders", con, f"SELECT * REPLACE (if(order_id = 13, 'placed', status) AS status) FROM ({ORDERS_SQL})")
+    assert_same_rows(s, "SELECT * FROM gold.payments_by_method", con, "SELECT method, count(*), sum(amount_cents) FROM raw_payments GROUP BY 1")
     # timestamp snapshot: Bo's old version is closed at the new updated_at, the new one is current.
-    same_rows(
+    assert_same_rows(
         s, "SELECT id, city, dbt_valid_from, dbt_valid_to FROM history.customers_snapshot", con,
         """SELECT id, city, updated_at, NULL::TIMESTAMP FROM raw_customers
            UNION ALL SELECT 2, 'Paris', TIMESTAMP '2024-01-02 09:00:00', TIMESTAMP '2024-02-01 09:00:00'""",
     )
     assert scalar(s, "SELECT count(DISTINCT dbt_scd_id) FROM history.customers_snapshot") == 5
     # check snapshot: order 13 has two versions, the new order one.
-    same_rows(
+    assert_same_rows(
         s, "SELECT id, status, dbt_valid_to IS NULL FROM history.orders_status_snapshot", con,
         "SELECT id, status, true FROM raw_orders UNION ALL SELECT 13, 'placed', false",
     )
@@ -591,3 +580,31 @@ def test_jinja_context_run_query_log_exceptions_modules_this(dbt_session: Sessio
     assert row == ("gold", "duckdb", 1, "card|cash|voucher", "2024-02-29", 7, 1)
     record = Runner(dbt_session).run(["context_probe"], variables={"explode": True})
     assert record.status == "failed" and "context_probe.sql:2: compilation error: exploded on purpose" in (record.error or "")
+
+
+def test_sources_on_the_branch_reader_calls_and_versioned_refs(dbt_session: Session, project_dir: Path) -> None:
+    dbt_session.sql("CREATE TABLE landing.visits AS SELECT * FROM (VALUES (1, 'web'), (2, 'app')) AS t(id, channel)")
+    events = (project_dir / "data" / "shop_events.csv").resolve()
+    write(project_dir, "models/staging/_more_sources.yml", f"""
+        version: 2
+        sources:
+          - name: tracking
+            schema: landing
+            tables:
+              - name: visits
+          - name: raw_reader
+            tables:
+              - name: events
+                external_location: "read_csv('{events}', header = true)"
+    """)
+    write(project_dir, "models/staging/visits_v1.sql", "select id from {{ source('tracking', 'visits') }}\n")
+    write(project_dir, "models/staging/visits_v2.sql", "select id, channel from {{ source('tracking', 'visits') }}\n")
+    write(project_dir, "models/staging/latest_visits.sql", """
+        select v.*, (select count(*) from {{ source('raw_reader', 'events') }}) as events
+        from {{ ref('visits', v=2) }} as v
+    """)
+    record = Runner(dbt_session).run(["+latest_visits"])
+    assert record.status == "success", record.error
+    assert sorted(dbt_session.sql("SELECT * FROM staging.latest_visits").relation.fetchall()) == [(1, "web", 4), (2, "app", 4)]
+    reads = next(m.reads for m in record.models if m.model == "visits_v2")
+    assert "landing.visits" in reads

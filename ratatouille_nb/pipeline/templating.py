@@ -104,7 +104,9 @@ def _ref(name: str, *more: str, **kwargs: Any) -> str:
     # dbt's two-argument form names a package first; models of every package share one namespace here.
     key = parts[-1] if len(parts) == 2 and parts[0] in ctx.packages else ".".join(parts)
     if version is not None:
-        key = f"{key}_v{checked_ref_name(str(version))}"
+        if not re.fullmatch(r"[A-Za-z0-9_]+", str(version)):
+            raise PipelineError(f"ref(…, v={version!r}): a version is letters, digits or '_'")
+        key = f"{key}_v{version}"
     ctx.refs.append(key)
     return Relation(ctx.resolve_ref(key))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ratatouille_nb.engine.rows import scalar
-from ratatouille_nb.pipeline.errors import PipelineError
+from ratatouille_nb.pipeline.registry import Registry
 
 if TYPE_CHECKING:
     import duckdb
@@ -112,19 +112,11 @@ class Materialization:
         raise NotImplementedError
 
 
-REGISTRY: dict[str, Materialization] = {}
-
-
-def register(cls: type[Materialization]) -> type[Materialization]:
-    """Class decorator: make a materialization available under its `name`."""
-    REGISTRY[cls.name] = cls()
-    return cls
-
-
-def materialization(name: str) -> Materialization:
+def _load_builtins() -> None:
     from ratatouille_nb.pipeline import materializations  # noqa: F401 - registers the built-in kinds
 
-    found = REGISTRY.get(name)
-    if found is None:
-        raise PipelineError(f"unknown materialization '{name}'", hint=f"known: {', '.join(sorted(REGISTRY))}")
-    return found
+
+_REGISTRY: Registry[Materialization] = Registry("materialization", lambda cls: cls.name, _load_builtins)
+REGISTRY = _REGISTRY.items
+register = _REGISTRY.register
+materialization = _REGISTRY.get

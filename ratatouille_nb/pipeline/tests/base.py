@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.pipeline.errors import PipelineError
+from ratatouille_nb.pipeline.registry import Registry
 
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.models import TableEntry
@@ -169,19 +170,11 @@ class RowTest(DataTest):
         return ctx.offenders(spec, self.sql(ctx, spec))
 
 
-REGISTRY: dict[str, DataTest] = {}
-
-
-def register(cls: type[DataTest]) -> type[DataTest]:
-    """Class decorator: make a test kind available under its `kind`."""
-    REGISTRY[cls.kind] = cls()
-    return cls
-
-
-def data_test(kind: str) -> DataTest:
+def _load_builtins() -> None:
     from ratatouille_nb.pipeline import tests  # noqa: F401 - registers the built-in kinds
 
-    found = REGISTRY.get(kind)
-    if found is None:
-        raise PipelineError(f"unknown test kind '{kind}'", hint=f"known: {', '.join(sorted(REGISTRY))}")
-    return found
+
+_REGISTRY: Registry[DataTest] = Registry("test kind", lambda cls: cls.kind, _load_builtins)
+REGISTRY = _REGISTRY.items
+register = _REGISTRY.register
+data_test = _REGISTRY.get
