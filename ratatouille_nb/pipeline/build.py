@@ -72,7 +72,7 @@ def build(
     result.tests = run_tests(session, runner.project, names, ref=build_branch)
     if result.failed_tests:
         result.reason = (
-            f"{len(result.failed_tests)} error-level test(s) failed or errored; nothing was merged into '{target}'. "
+            f"{len(result.failed_tests)} error-level test(s) failed; nothing was merged into '{target}'. "
             f"Inspect with `rat sql --branch {build_branch} \"…\"`, drop it with `rat branch delete {build_branch}`"
         )
         return result
