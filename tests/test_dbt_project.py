@@ -504,6 +504,10 @@ def test_warnings_name_file_and_line(project_dir: Path) -> None:
         exposures:
           - name: dashboard
         widgets: []
+        models:
+          - name: stg_flags
+            constraints: []
+            colour: blue
     """)
     warnings = load_project(project_dir).warnings
     stg = project_dir / "models" / "staging"
@@ -512,6 +516,8 @@ def test_warnings_name_file_and_line(project_dir: Path) -> None:
     assert any("on_schema_change 'ignore' behaves as 'append_new_columns'" in w for w in warnings)
     assert f"{stg / '_exposures.yml'}:2: 'exposures' ignored: exposures are not modelled (products are Ratatouille's published interface)" in warnings
     assert f"{stg / '_exposures.yml'}:4: unknown properties key 'widgets' (ignored)" in warnings
+    assert f"{stg / '_exposures.yml'}:7: 'constraints' has no effect in Ratatouille (constraints are not enforced)" in warnings
+    assert f"{stg / '_exposures.yml'}:8: unknown model property 'colour' (ignored)" in warnings
 
 
 @pytest.mark.parametrize(
@@ -530,6 +536,8 @@ def test_warnings_name_file_and_line(project_dir: Path) -> None:
          "bad_test.yml:6: unknown generic test 'nope'"),
         ("models/staging/no_source.sql", "select * from {{ source('nowhere', 't') }}\n", "source('nowhere', 't') is not declared"),
         ("models/staging/graph_use.sql", "select {{ graph.nodes | length }} as n\n", "'graph' is undefined"),
+        ("snapshots/_snaps.yml", "version: 2\nsnapshots:\n  - name: s\n    relation: ref('raw_orders')\n",
+         "_snaps.yml:4: snapshots defined in YAML (relation:) are not supported"),
         ("models/staging/stmt.sql", "{% call statement('x', fetch_result=True) %}select 1{% endcall %}\nselect 1 as x\n",
          "'statement' is undefined"),
     ],

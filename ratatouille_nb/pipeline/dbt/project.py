@@ -59,6 +59,13 @@ PROPERTY_IGNORED = {
 }
 TEST_CONFIG_KEYS = {"severity", "where", "error_if", "warn_if", "store_failures", "limit", "fail_calc", "tags", "enabled", "meta",
                     "alias", "schema", "database", "name", "config", "column_name", "description"}
+RESOURCE_PROPERTY_KEYS = {"name", "description", "config", "columns", "tests", "data_tests", "docs", "meta", "freshness", "tags"}
+RESOURCE_PROPERTY_NO_EFFECT = {
+    "access": "model access is not modelled", "group": "groups are not modelled", "constraints": "constraints are not enforced",
+    "deprecation_date": "deprecations are not modelled", "latest_version": "ref('x') resolves to x.sql; use ref('x', v=N) for x_vN.sql",
+    "versions": "ref('x') resolves to x.sql; use ref('x', v=N) for x_vN.sql", "quote_columns": "seed columns are read as the CSV names them",
+    "column_types": "set column_types under config:",
+}
 NATIVE_TESTS = {"not_null", "unique", "accepted_values", "relationships", "positive", "expression"}
 
 
@@ -197,6 +204,15 @@ class _Loader:
                 for i, item in enumerate(data.get(kind) or []):
                     if not isinstance(item, dict) or "name" not in item:
                         raise PipelineError(f"each entry of {kind} needs a 'name'", path=path, line=line_for((kind, i), lines))
+                    if kind == "snapshots" and "relation" in item:
+                        raise PipelineError("snapshots defined in YAML (relation:) are not supported: write a {% snapshot %} block",
+                                            path=path, line=line_for((kind, i, "relation"), lines))
+                    for key in item:
+                        where = f"{path}:{line_for((kind, i, key), lines)}"
+                        if key in RESOURCE_PROPERTY_NO_EFFECT:
+                            self.warnings.append(f"{where}: '{key}' has no effect in Ratatouille ({RESOURCE_PROPERTY_NO_EFFECT[key]})")
+                        elif key not in RESOURCE_PROPERTY_KEYS:
+                            self.warnings.append(f"{where}: unknown {kind[:-1]} property '{key}' (ignored)")
                     self.properties[kind][str(item["name"])] = (item, path, lines, (kind, i))
             self._sources_raw = getattr(self, "_sources_raw", [])
             for i, item in enumerate(data.get("sources") or []):
