@@ -57,8 +57,8 @@ def normalize_key(key: str) -> str:
     return key[1:] if key.startswith("+") else key
 
 
-def check_config(config: dict[str, Any], where: Path, line: int | None, warnings: list[str]) -> None:
-    """Warn about unknown and no-effect keys; refuse what cannot be honoured."""
+def check_keys(config: dict[str, Any], where: Path, line: int | None, warnings: list[str]) -> None:
+    """Warn about unknown and no-effect keys where they are written; refuse what cannot be honoured."""
     for raw in config:
         key = normalize_key(raw)
         if key in SUPPORTED:
@@ -70,6 +70,10 @@ def check_config(config: dict[str, Any], where: Path, line: int | None, warnings
             warnings.append(f"{location}: config '{key}' has no effect in Ratatouille ({NO_EFFECT[key]})")
         else:
             warnings.append(f"{location}: unknown config '{key}' (ignored)")
+
+
+def check_values(config: dict[str, Any], where: Path, line: int | None, warnings: list[str]) -> None:
+    """The effective config of one resource: values Ratatouille refuses or interprets differently."""
     strategy = config.get("incremental_strategy")
     if strategy is not None and strategy not in STRATEGIES:
         raise PipelineError(f"incremental_strategy '{strategy}' is not supported", path=where, line=line, hint=f"use one of {', '.join(sorted(STRATEGIES))}")
@@ -79,6 +83,17 @@ def check_config(config: dict[str, Any], where: Path, line: int | None, warnings
             f"{where}:{line or 1}: on_schema_change '{on_change}' behaves as 'append_new_columns' here "
             "(new columns are added; dropping or narrowing one needs --full-refresh)"
         )
+
+
+def check_tree(tree: Any, project: str, where: Path, lines: dict[Any, int], loc: tuple[Any, ...], warnings: list[str]) -> None:
+    """Check every config key of a dbt_project.yml tree (`models:` …) once, at its own line."""
+    if not isinstance(tree, dict):
+        return
+    for key, value in tree.items():
+        if key == project and isinstance(value, dict) or (not key.startswith("+") and isinstance(value, dict) and key not in DICT_CONFIGS):
+            check_tree(value, project, where, lines, (*loc, key), warnings)  # the project node or a folder
+        else:
+            check_keys({key: value}, where, lines.get((*loc, key)), warnings)
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ratatouille_nb.errors import ConfigError
-from ratatouille_nb.pipeline.dbt.config import check_config, merge, tree_config
+from ratatouille_nb.pipeline.dbt.config import check_keys, check_tree, check_values, merge, tree_config
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.loader import Project, SourceTable, _PermissiveVars
 from ratatouille_nb.pipeline.model import ColumnSpec, Freshness, Model, TestSpec
@@ -112,6 +112,8 @@ class _Loader:
         self.snapshot_paths = _paths(data, "snapshot-paths", "snapshots")
         self.docs_paths = data.get("docs-paths") or [*self.model_paths, *self.seed_paths, *self.snapshot_paths, *self.macro_paths]
         self.variables = _flat_vars(data.get("vars"), self.name)
+        for kind in ("models", "seeds", "snapshots", "tests", "data_tests"):
+            check_tree(data.get(kind), self.name, path, self.lines, (kind,), self.warnings)
         self.properties: dict[str, dict[str, tuple[dict[str, Any], Path, dict[Loc, int], Loc]]] = {
             "models": {}, "seeds": {}, "snapshots": {},
         }
@@ -302,10 +304,13 @@ class _Loader:
         config = self._tree(plural, parts)
         props, ppath, plines, ploc = self.properties[plural].get(name, ({}, None, {}, ()))
         prop_config = dict(props.get("config") or {})
+        if ppath is not None:
+            check_keys(prop_config, ppath, line_for((*ploc, "config"), plines), self.warnings)
         config = merge(config, prop_config)
         ctx = self._parse_render(path, text, name, config)
+        check_keys(ctx.config, path, _line_in(text, "config("), self.warnings)
         config = merge(config, ctx.config)
-        check_config(config, path, _line_in(text, "config("), self.warnings)
+        check_values(config, path, _line_in(text, "config("), self.warnings)
         if config.get("enabled") is False:
             return None
         default_layer = {"model": rel.parts[0] if len(rel.parts) > 1 else "main", "snapshot": "snapshots"}[kind]
@@ -426,8 +431,9 @@ class _Loader:
         rel = path.relative_to(base)
         config = self._tree("seeds", [*rel.parent.parts, name])
         props, ppath, plines, ploc = self.properties["seeds"].get(name, ({}, None, {}, ()))
+        if ppath is not None:
+            check_keys(dict(props.get("config") or {}), ppath, line_for((*ploc, "config"), plines), self.warnings)
         config = merge(config, dict(props.get("config") or {}))
-        check_config(config, ppath or self.path, line_for(ploc, plines) if ppath else None, self.warnings)
         if config.get("enabled") is False:
             return None
         if path.suffix.lower() == ".tsv" and not config.get("delimiter"):
@@ -460,7 +466,7 @@ class _Loader:
                 continue
             text = path.read_text()
             ctx = self._parse_render(path, text, path.stem, {})
-            check_config(ctx.config, path, _line_in(text, "config("), self.warnings)
+            check_keys(ctx.config, path, _line_in(text, "config("), self.warnings)
             owners = [self.project.get(r) for r in ctx.refs]
             owner = next((m for m in owners if m is not None), None)
             if owner is None:
