@@ -32,6 +32,13 @@ def _key_expr(model: Model, alias: str = "") -> str:
     return parts[0] if len(parts) == 1 else "concat_ws('|', " + ", ".join(parts) + ")"
 
 
+def _match_expr(model: Model, alias: str = "") -> str:
+    """What rows are matched on: the key column itself (one key: a typed join), else the text key."""
+    if len(model.unique_key) == 1:
+        return f"{alias + '.' if alias else ''}{quote_ident(model.unique_key[0])}"
+    return _key_expr(model, alias)
+
+
 def _hard_deletes(config: dict[str, Any]) -> str:
     if config.get("invalidate_hard_deletes"):
         return "invalidate"
@@ -94,7 +101,7 @@ class Snapshot(Materialization):
         model, this = ctx.model, ctx.target
         ctx.bind(this)
         current = f"(SELECT * FROM {this} WHERE dbt_valid_to IS NULL)"
-        sk, ck = _key_expr(model, "_src"), _key_expr(model, "_cur")
+        sk, ck = _match_expr(model, "_src"), _match_expr(model, "_cur")
         changed = self._changed(ctx, source)
         parts = [
             # new versions: keys with no current row, or whose current row changed
@@ -114,7 +121,7 @@ class Snapshot(Materialization):
             if batch.rows == 0:
                 return Outcome("snapshot")
             closing = f"SELECT _rat_key FROM {batch.relation} WHERE _rat_close"
-            ctx.writer.delete(this, f"dbt_valid_to IS NULL AND {_key_expr(model)} IN ({closing})", statement=source)
+            ctx.writer.delete(this, f"dbt_valid_to IS NULL AND {_match_expr(model)} IN ({closing})", statement=source)
             rows = f"SELECT * EXCLUDE (_rat_close, _rat_key) FROM {batch.relation}"
             added = ctx.writer.append(this, rows, statement=source)
             closed = int(scalar(ctx.cursor, f"SELECT count(*) FROM {batch.relation} WHERE _rat_close"))
