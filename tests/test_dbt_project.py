@@ -506,6 +506,7 @@ def test_warnings_name_file_and_line(project_dir: Path) -> None:
         {{ config(materialized='view', grants={'select': ['bi']}, frobnicate=true, on_schema_change='ignore') }}
         select 1 as x
     """)
+    write(project_dir, "models/staging/_stg.yml", "version: 2\nmodels:\n  - name: stg_orders\n    columns:\n      - name: order_id\n        tests: [unique]\n")
     write(project_dir, "models/staging/_exposures.yml", """
         version: 2
         exposures:
@@ -522,7 +523,8 @@ def test_warnings_name_file_and_line(project_dir: Path) -> None:
     stg = project_dir / "models" / "staging"
     assert f"{dbt_project}:27: config 'persist_docs' has no effect in Ratatouille (descriptions are kept in lineage and `rat docs`)" in warnings
     assert f"{dbt_project}:28: unknown config 'colour' (ignored)" in warnings
-    assert sum("config 'colour'" in w for w in warnings) == 1  # once, where it is written, not once per model
+    assert sum("config 'colour'" in w for w in warnings) == 1
+    assert f"{stg / '_stg.yml'}: the 1 test(s) of ephemeral model stg_orders are not run (it has no table)" in "\n".join(warnings)  # once, where it is written, not once per model
     assert f"{stg / 'stg_flags.sql'}:1: config 'grants' has no effect in Ratatouille" in "\n".join(warnings)
     assert f"{stg / 'stg_flags.sql'}:1: unknown config 'frobnicate' (ignored)" in warnings
     assert any("on_schema_change 'ignore' behaves as 'append_new_columns'" in w for w in warnings)

@@ -112,7 +112,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
             warn_project(runner.project)
             total = len(runner.select(list(selectors), exclude=exclude, state=state))
             if total == 0:
-                click.echo(f"no models in {s.workspace.root / 'pipelines'}")
+                click.echo("no models selected" if selectors else f"no models in {s.workspace.root}")
                 return
             click.echo(f"running {total} model(s) on '{target_branch}'")
             on_event = _progress_printer(total)

@@ -29,7 +29,7 @@ def site_data(session: Session, ref: str | None = None, project: Project | None 
     from ratatouille_nb.pipeline.runs import RunHistory
 
     project = project or load_project(session.workspace.root)
-    graph = build_lineage(session, ref=ref, project=project)
+    graph = build_lineage(session, columns=True, ref=ref, project=project)
     by_target = project.by_target()
     history = RunHistory(session.settings.home)
     try:

@@ -166,11 +166,10 @@ class _ModelTests:
 
         specs = [s for s in self._specs() if self.only is None or (self.model.name, s.name) in self.only]
         ctx = self.ctx
+        if self.model.materialized == "ephemeral":
+            return []  # no table to test: the project load warned about these tests
         if ctx.target not in ctx.contents:
-            if self.model.materialized == "ephemeral":
-                message = f"{self.model.name} is ephemeral (no table): test the models that ref() it"
-            else:
-                message = f"table {ctx.target} does not exist on '{ctx.ref}': run the model first (rat run {self.model.name})"
+            message = f"table {ctx.target} does not exist on '{ctx.ref}': run the model first (rat run {self.model.name})"
             return [ctx.result(s, "error", message=message) for s in specs]
         out = []
         for spec in specs:

@@ -160,6 +160,12 @@ class _Loader:
                 self._add(model)
         self._singular_tests()
         self._unused_properties()
+        for model in self.project.models.values():
+            if model.materialized == "ephemeral" and model.all_tests():
+                self.warnings.append(
+                    f"{model.yaml_path or model.path}: the {len(model.all_tests())} test(s) of ephemeral model {model.name} are not run "
+                    "(it has no table): test a model that refs it, or materialize it as a view"
+                )
         return self.project
 
     def _add(self, model: Model | None) -> None:
