@@ -60,7 +60,7 @@ def run(rows: int, workdir: Path) -> dict:
             first = Runner(s).run([name])
             assert first.status == "success", first.error
             out["models"][name] = {"first": {"seconds": round(first.models[0].seconds, 3), "peak_rss_mb": round(first.models[0].peak_rss_mb)}}
-        s.sql(f"UPDATE bronze.items SET updated_at = TIMESTAMP '2024-02-01', price = price + 1 WHERE id % 100 = 0")
+        s.sql("UPDATE bronze.items SET updated_at = TIMESTAMP '2024-02-01', price = price + 1 WHERE id % 100 = 0")
         for name in ("items_di", "items_snap"):
             second = Runner(s).run([name])
             assert second.status == "success", second.error

@@ -90,7 +90,7 @@ def check_tree(tree: Any, project: str, where: Path, lines: dict[Any, int], loc:
     if not isinstance(tree, dict):
         return
     for key, value in tree.items():
-        if key == project and isinstance(value, dict) or (not key.startswith("+") and isinstance(value, dict) and key not in DICT_CONFIGS):
+        if isinstance(value, dict) and (key == project or (not key.startswith("+") and key not in DICT_CONFIGS)):
             check_tree(value, project, where, lines, (*loc, key), warnings)  # the project node or a folder
         else:
             check_keys({key: value}, where, lines.get((*loc, key)), warnings)
