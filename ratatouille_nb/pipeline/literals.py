@@ -19,7 +19,6 @@ import datetime as dt
 import decimal
 import re
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 from ratatouille_nb.errors import SqlError
@@ -186,4 +185,76 @@ def _closing(sql: str, start: int, quote: str) -> int:
     return len(sql)
 
 
-SqlFinalize = Callable[[Any], str]
+# -- marking values that come from outside a template ---------------------------------------------
+
+
+class Outside:
+    """Marks a value that came from outside the template: it renders as a literal, not as SQL."""
+
+
+class _OutsideStr(Outside, str):
+    pass
+
+
+class _OutsideInt(Outside, int):
+    pass
+
+
+class _OutsideFloat(Outside, float):
+    pass
+
+
+class _OutsideDecimal(Outside, decimal.Decimal):
+    pass
+
+
+class _OutsideList(Outside, list[Any]):
+    pass
+
+
+class _OutsideTuple(Outside, tuple[Any, ...]):
+    pass
+
+
+class _OutsideDate(Outside, dt.date):
+    pass
+
+
+class _OutsideDatetime(Outside, dt.datetime):
+    pass
+
+
+def outside(value: Any) -> Any:
+    """`value`, marked as outside data when its type can carry the mark (bool and None need none)."""
+    value = _plain(value)
+    if isinstance(value, (Outside, bool, Raw)) or value is None:
+        return value
+    if isinstance(value, str):
+        return _OutsideStr(str.__str__(value))
+    if isinstance(value, int):
+        return _OutsideInt(int(value))
+    if isinstance(value, float):
+        return _OutsideFloat(float(value))
+    if isinstance(value, decimal.Decimal):
+        return _OutsideDecimal(decimal.Decimal.__str__(value))
+    if isinstance(value, dt.datetime):
+        return _OutsideDatetime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, value.tzinfo, fold=value.fold
+        )
+    if isinstance(value, dt.date):
+        return _OutsideDate(value.year, value.month, value.day)
+    if isinstance(value, list):
+        return _OutsideList(value)
+    if isinstance(value, tuple):
+        return _OutsideTuple(value)
+    return value
+
+
+def sqlsafe(value: Any) -> Raw:
+    """`{{ var('col') | sqlsafe }}`: the value as SQL text (the template author vouches for it)."""
+    plain = _plain(value)
+    if isinstance(plain, str):
+        return Raw(str.__str__(plain))
+    if isinstance(plain, int) and not isinstance(plain, bool):
+        return Raw(int.__repr__(plain))
+    return Raw(str(plain))

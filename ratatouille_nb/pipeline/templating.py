@@ -11,8 +11,6 @@ as SQL text. Errors carry the file and line of the template that raised them.
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
-import decimal
 import os
 import re
 from collections.abc import Callable
@@ -22,7 +20,8 @@ from typing import Any
 
 from ratatouille_nb.errors import RatError
 from ratatouille_nb.pipeline.errors import PipelineError
-from ratatouille_nb.pipeline.literals import Raw, Sentinels
+from ratatouille_nb.pipeline.literals import Outside, Raw, Sentinels, outside, sqlsafe
+from ratatouille_nb.pipeline.macros import MACRO_PREFIX, MacroCall, MacroNamespace, MacroReturn, macro_return, macro_source
 
 _CURRENT: contextvars.ContextVar[RenderContext] = contextvars.ContextVar("rat_render_context")
 
@@ -51,7 +50,8 @@ class RenderContext:
     packages: frozenset[str] = frozenset()
 
 
-def _ctx() -> RenderContext:
+def current_context() -> RenderContext:
+    """The render in progress on this thread (what `ref()`, `var()`, dbt's context functions ask)."""
     try:
         return _CURRENT.get()
     except LookupError:
@@ -94,7 +94,7 @@ def checked_ref_name(key: Any) -> str:
 
 
 def _ref(name: str, *more: str, **kwargs: Any) -> str:
-    ctx = _ctx()
+    ctx = current_context()
     if not ctx.execute and any(p == "" for p in (name, *more)):
         return Relation("")  # parse time: a var() that has no value yet names nothing
     parts = [checked_ref_name(p) for p in (name, *more)]
@@ -114,25 +114,25 @@ def _ref(name: str, *more: str, **kwargs: Any) -> str:
 
 
 def _source(path: str, *more: str) -> str:
-    ctx = _ctx()
+    ctx = current_context()
     key = "/".join((path, *more))
     ctx.sources.append(key)
     return ctx.resolve_source(key)
 
 
 def _is_incremental() -> bool:
-    return _ctx().incremental
+    return current_context().incremental
 
 
 def _watermark(column: str) -> Any:
-    return _ctx().watermark(column)
+    return current_context().watermark(column)
 
 
 _MISSING = object()
 
 
 def _var(name: str, default: Any = _MISSING) -> Any:
-    ctx = _ctx()
+    ctx = current_context()
     if name in ctx.variables:
         return outside(ctx.variables[name])
     if default is _MISSING:
@@ -148,73 +148,6 @@ def _env_var(name: str, default: Any = _MISSING) -> Any:
     return outside(default)
 
 
-# -- values from outside the template ----------------------------------------------------------
-
-
-class Outside:
-    """Marks a value that came from outside the template: it renders as a literal, not as SQL."""
-
-
-class _OutsideStr(Outside, str):
-    pass
-
-
-class _OutsideInt(Outside, int):
-    pass
-
-
-class _OutsideFloat(Outside, float):
-    pass
-
-
-class _OutsideDecimal(Outside, decimal.Decimal):
-    pass
-
-
-class _OutsideList(Outside, list[Any]):
-    pass
-
-
-class _OutsideTuple(Outside, tuple[Any, ...]):
-    pass
-
-
-class _OutsideDate(Outside, dt.date):
-    pass
-
-
-class _OutsideDatetime(Outside, dt.datetime):
-    pass
-
-
-def outside(value: Any) -> Any:
-    """`value`, marked as outside data when its type can carry the mark (bool and None need none)."""
-    from ratatouille_nb.pipeline.literals import _plain
-
-    value = _plain(value)
-    if isinstance(value, (Outside, bool, Raw)) or value is None:
-        return value
-    if isinstance(value, str):
-        return _OutsideStr(str.__str__(value))
-    if isinstance(value, int):
-        return _OutsideInt(int(value))
-    if isinstance(value, float):
-        return _OutsideFloat(float(value))
-    if isinstance(value, decimal.Decimal):
-        return _OutsideDecimal(decimal.Decimal.__str__(value))
-    if isinstance(value, dt.datetime):
-        return _OutsideDatetime(
-            value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, value.tzinfo, fold=value.fold
-        )
-    if isinstance(value, dt.date):
-        return _OutsideDate(value.year, value.month, value.day)
-    if isinstance(value, list):
-        return _OutsideList(value)
-    if isinstance(value, tuple):
-        return _OutsideTuple(value)
-    return value
-
-
 def _finalize(value: Any) -> Any:
     """Every `{{ … }}` output: outside values become sentinels, resolved after rendering."""
     if isinstance(value, Outside):
@@ -227,80 +160,17 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-def _sqlsafe(value: Any) -> Raw:
-    """`{{ var('col') | sqlsafe }}`: the value as SQL text (the template author vouches for it)."""
-    from ratatouille_nb.pipeline.literals import _plain
-
-    plain = _plain(value)
-    if isinstance(plain, str):
-        return Raw(str.__str__(plain))
-    if isinstance(plain, int) and not isinstance(plain, bool):
-        return Raw(int.__repr__(plain))
-    return Raw(str(plain))
-
-
 class _This:
     """`{{ this }}`: the model's own table, with dbt's relation attributes."""
 
     def __str__(self) -> str:
-        return _ctx().this
+        return current_context().this
 
     def __html__(self) -> str:
         return str(self)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(Relation(_ctx().this), name)
-
-
-MACRO_DEF_RE = re.compile(r"(\{%-?\s*)(macro|test)(\s+)([A-Za-z_]\w*)")
-ENDTEST_RE = re.compile(r"(\{%-?\s*)endtest(\s*-?%\})")
-MACRO_PREFIX = "rat_macro__"
-
-
-class _Return(Exception):
-    def __init__(self, value: Any) -> None:
-        super().__init__()
-        self.value = value
-
-
-def _return(value: Any = None) -> Any:
-    raise _Return(value)
-
-
-class MacroCall:
-    """A macro as dbt calls it: by name from anywhere, `{{ return(x) }}` giving its value."""
-
-    def __init__(self, macro: Any, name: str, path: Path) -> None:
-        self.macro = macro
-        self.name = name
-        self.path = path
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return Raw(self.macro(*args, **kwargs))
-        except _Return as ret:
-            return ret.value
-
-
-class MacroNamespace:
-    """`dbt_utils.star(…)`: the macros of one package."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.macros: dict[str, MacroCall] = {}
-
-    def __getattr__(self, name: str) -> MacroCall:
-        try:
-            return self.macros[name]
-        except KeyError:
-            raise AttributeError(f"package {self.name} has no macro {name}") from None
-
-
-def macro_source(text: str) -> str:
-    """dbt macro files as Jinja: `{% test x %}` is the macro `test_x`; every macro gets a private
-    name so calls between macros of one file go through the global (return-aware) wrappers."""
-    text = ENDTEST_RE.sub(r"\1endmacro\2", text)
-    return MACRO_DEF_RE.sub(lambda m: f"{m.group(1)}macro{m.group(3)}{MACRO_PREFIX}{'test_' if m.group(2) == 'test' else ''}{m.group(4)}", text)
+        return getattr(Relation(current_context().this), name)
 
 
 class Templates:
@@ -326,7 +196,7 @@ class Templates:
             finalize=_finalize,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
-        self.env.filters["sqlsafe"] = _sqlsafe
+        self.env.filters["sqlsafe"] = sqlsafe
         self.env.globals.update(
             ref=_ref,
             source=_source,
@@ -336,7 +206,7 @@ class Templates:
             env_var=_env_var,
             this=_This(),
         )
-        self.env.globals["return"] = _return
+        self.env.globals["return"] = macro_return
         self.env.globals.update(extra_globals or {})
         self.macros: dict[str, MacroCall] = {}
         self.tests: dict[str, MacroCall] = {}
@@ -399,7 +269,7 @@ class Templates:
         try:
             try:
                 text = template.render()
-            except _Return as ret:
+            except MacroReturn as ret:
                 text = str(ret.value)
             return context.sentinels.resolve(text)
         except PipelineError as exc:
@@ -435,7 +305,7 @@ class Templates:
             raise PipelineError(f"{exc.message} (unknown macro or variable?)") from None
         except jinja2.exceptions.SecurityError as exc:
             raise PipelineError(f"not allowed in a template: {exc}") from None
-        except _Return as ret:
+        except MacroReturn as ret:
             return str(ret.value)
         finally:
             _CURRENT.reset(token)

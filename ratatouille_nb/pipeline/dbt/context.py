@@ -21,7 +21,8 @@ from typing import Any
 
 from ratatouille_nb.engine.sqltypes import quote_ident
 from ratatouille_nb.pipeline.errors import PipelineError
-from ratatouille_nb.pipeline.templating import MacroNamespace, _ctx
+from ratatouille_nb.pipeline.macros import MacroNamespace
+from ratatouille_nb.pipeline.templating import current_context
 
 log = logging.getLogger("ratatouille_nb.dbt")
 RUN_QUERY_MAX_ROWS = 100_000
@@ -62,7 +63,7 @@ class Column(SimpleNamespace):
 
 
 def _run_query(sql: str) -> AgateTable:
-    ctx = _ctx()
+    ctx = current_context()
     if ctx.run_query is None or not ctx.execute:
         return AgateTable([], [])  # parse time (dbt's `execute` is False): no engine
     result: AgateTable = ctx.run_query(ctx.sentinels.resolve(str(sql)))
@@ -70,16 +71,16 @@ def _run_query(sql: str) -> AgateTable:
 
 
 def _log(message: Any, info: bool = False) -> str:
-    (log.info if info else log.debug)("%s", _ctx().sentinels.resolve(str(message)))
+    (log.info if info else log.debug)("%s", current_context().sentinels.resolve(str(message)))
     return ""
 
 
 def _raise_compiler_error(message: Any) -> None:
-    raise PipelineError(f"compilation error: {_ctx().sentinels.resolve(str(message))}")
+    raise PipelineError(f"compilation error: {current_context().sentinels.resolve(str(message))}")
 
 
 def _warn(message: Any) -> str:
-    log.warning("%s", _ctx().sentinels.resolve(str(message)))
+    log.warning("%s", current_context().sentinels.resolve(str(message)))
     return ""
 
 
@@ -87,7 +88,7 @@ class _Execute:
     """dbt's `execute`: false while the project is parsed, true when a model really runs."""
 
     def __bool__(self) -> bool:
-        return _ctx().execute
+        return current_context().execute
 
     def __str__(self) -> str:
         return str(bool(self))
@@ -99,11 +100,11 @@ class _Config:
     def __call__(self, *args: Any, **kwargs: Any) -> str:
         if args and isinstance(args[0], dict):
             kwargs = {**args[0], **kwargs}
-        _ctx().config.update(kwargs)
+        current_context().config.update(kwargs)
         return ""
 
     def get(self, key: str, default: Any = None) -> Any:
-        ctx = _ctx()
+        ctx = current_context()
         return ctx.config.get(key, ctx.model_config.get(key, default))
 
     def require(self, key: str) -> Any:
@@ -148,7 +149,7 @@ class _Adapter:
 
     @staticmethod
     def get_columns_in_relation(relation: Any) -> list[Column]:
-        ctx = _ctx()
+        ctx = current_context()
         if ctx.describe is None or not ctx.execute:
             return []
         return [

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ratatouille_nb.pipeline.errors import PipelineError
+from ratatouille_nb.pipeline.macros import MacroCall, MacroNamespace
 from ratatouille_nb.pipeline.model import TestSpec
-from ratatouille_nb.pipeline.templating import MacroCall, MacroNamespace, Relation, RenderContext
+from ratatouille_nb.pipeline.templating import Relation, RenderContext
 from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
 
 if TYPE_CHECKING:
