@@ -630,3 +630,58 @@ def test_sources_on_the_branch_reader_calls_and_versioned_refs(dbt_session: Sess
     assert sorted(dbt_session.sql("SELECT * FROM staging.latest_visits").relation.fetchall()) == [(1, "web", 4), (2, "app", 4)]
     reads = next(m.reads for m in record.models if m.model == "visits_v2")
     assert "landing.visits" in reads
+
+
+def test_shipped_dbt_utils_macros(dbt_session: Session, project_dir: Path) -> None:
+    write(project_dir, "models/marts/core/utils_star.sql", """
+        select {{ dbt_utils.star(ref('raw_customers'), except=['updated_at', 'last_name'], relation_alias='c') }}
+        from {{ ref('raw_customers') }} as c
+    """)
+    write(project_dir, "models/marts/core/utils_union.sql", """
+        {{ dbt_utils.union_relations([ref('raw_orders'), ref('raw_customers')], include=['id']) }}
+    """)
+    write(project_dir, "models/marts/core/utils_spine.sql", """
+        {{ dbt_utils.date_spine('day', "cast('2024-01-01' as date)", "cast('2024-01-05' as date)") }}
+    """)
+    write(project_dir, "models/marts/core/utils_pivot.sql", """
+        select order_id,
+          {{ dbt_utils.pivot('method', dbt_utils.get_column_values(ref('raw_payments'), 'method', order_by='method'),
+                             agg='sum', then_value='amount_cents', prefix='m_') }}
+        from {{ ref('stg_payments') }}
+        group by order_id
+    """)
+    write(project_dir, "models/marts/core/_utils.yml", """
+        version: 2
+        models:
+          - name: utils_spine
+            columns:
+              - name: date_day
+                tests:
+                  - dbt_utils.not_null_proportion:
+                      at_least: 0.99
+                  - dbt_utils.at_least_one
+                  - dbt_utils.not_constant
+          - name: utils_star
+            tests:
+              - dbt_utils.equal_rowcount:
+                  compare_model: ref('raw_customers')
+    """)
+    record = Runner(dbt_session).run(["+utils_star", "+utils_union", "+utils_spine", "+utils_pivot"])
+    assert record.status == "success", record.error
+    con = plain(project_dir)
+    s = dbt_session
+    assert [c[0] for c in s.table_stats("gold.utils_star")["schema"]] == ["id", "first_name", "city"]
+    assert_same_rows(s, "SELECT * FROM gold.utils_star", con, "SELECT id, first_name, city FROM raw_customers")
+    assert_same_rows(
+        s, "SELECT * FROM gold.utils_union", con,
+        "SELECT id, 'raw.raw_orders' FROM raw_orders UNION ALL SELECT id, 'raw.raw_customers' FROM raw_customers",
+    )
+    assert_same_rows(s, "SELECT * FROM gold.utils_spine", con, "SELECT range FROM range(TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-05', INTERVAL 1 DAY)")
+    pivot = ", ".join(f"sum(if(method = '{m}', amount_cents, 0))" for m in ("card", "cash", "voucher"))
+    assert_same_rows(s, "SELECT * FROM gold.utils_pivot", con, f"SELECT order_id, {pivot} FROM raw_payments GROUP BY 1")
+    assert [c[0] for c in s.table_stats("gold.utils_pivot")["schema"]] == ["order_id", "m_card", "m_cash", "m_voucher"]
+    results = {r.test: r.status for r in run_selected_tests(s, ["utils_spine", "utils_star"])}
+    assert results == {
+        "dbt_utils.not_null_proportion(date_day)": "pass", "dbt_utils.at_least_one(date_day)": "pass",
+        "dbt_utils.not_constant(date_day)": "pass", "dbt_utils.equal_rowcount": "pass",
+    }

@@ -141,6 +141,11 @@ class TestContext:
         return f"; failures stored in {table}"
 
 
+def names_relation(value: object) -> bool:
+    """Whether a test argument is dbt's `ref('x')` / `source('s', 't')` text (rendered to its table)."""
+    return isinstance(value, str) and bool(_REF_TEXT_RE.match(value) or _SOURCE_TEXT_RE.match(value))
+
+
 def audit_name(model: str, spec: TestSpec) -> str:
     """dbt's name for a test's failure table: `not_null_<model>_<column>` …"""
     kind = spec.kind if spec.kind not in ("macro", "singular", "sql") else ""

@@ -9,7 +9,7 @@ from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.macros import MacroCall, MacroNamespace
 from ratatouille_nb.pipeline.model import TestSpec
 from ratatouille_nb.pipeline.templating import Relation, RenderContext
-from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
+from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, names_relation, register
 
 if TYPE_CHECKING:
     from ratatouille_nb.pipeline.quality import TestResult
@@ -37,7 +37,8 @@ class GenericMacro(DataTest):
         if macro is None:
             raise PipelineError(f"no generic test named '{name}'", path=ctx.where_file(spec), line=spec.line,
                                 hint="define it with {% test " + name.rsplit(".", 1)[-1] + "(model, column_name) %} in macros/ or tests/generic/")
-        kwargs = {k: v for k, v in spec.args.items() if k != "macro"}
+        # dbt renders test arguments: `compare_model: ref('x')` is the table, not the text.
+        kwargs = {k: Relation(ctx.table_of(v, spec)) if names_relation(v) else v for k, v in spec.args.items() if k != "macro"}
         if spec.column is not None:
             kwargs["column_name"] = spec.column
         assert ctx.project.templates is not None
