@@ -20,10 +20,10 @@ import pytest
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.errors import SqlError
 from ratatouille_nb.notebook.binding import render_cell
+from ratatouille_nb.pipeline.adhoc import render_adhoc
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.executor import Runner
 from ratatouille_nb.pipeline.literals import Sentinels, sql_literal, string_content
-from ratatouille_nb.pipeline.templating import render_adhoc
 from ratatouille_nb.workspace import Workspace
 
 

@@ -21,7 +21,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def seed(ctx: click.Context, selectors: tuple[str, ...], select: tuple[str, ...], exclude: tuple[str, ...], branch: str | None) -> None:
         """Load the dbt project's seed CSVs into tables (one atomic commit); `rat build` includes them too."""
-        from ratatouille_nb.pipeline.dbt.commands import run_seeds
+        from ratatouille_nb.pipeline.dbt_commands import run_seeds
         from ratatouille_nb.pipeline.errors import ModelRunError
 
         with session_factory(ctx) as s:
@@ -36,7 +36,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     def deps(ctx: click.Context) -> None:
         """Say where each package of packages.yml comes from; Ratatouille downloads none."""
         from ratatouille_nb.errors import WorkspaceError
-        from ratatouille_nb.pipeline.dbt.commands import dependencies
+        from ratatouille_nb.pipeline.dbt_commands import dependencies
         from ratatouille_nb.workspace import find_workspace
 
         workspace = find_workspace(settings_factory(ctx))

@@ -102,26 +102,28 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         """
         selectors = (*selectors, *select)
         from ratatouille_nb.pipeline.errors import ModelRunError
-        from ratatouille_nb.pipeline.executor import Runner
+        from ratatouille_nb.verbs import pipelines
 
         values = parse_vars(variables)
         started = time.perf_counter()
         with session_factory(ctx) as s:
             target_branch = branch or s.branch
-            runner = Runner(s)
+            runner = pipelines.runner(s)
             warn_project(runner.project)
-            total = len(runner.select(list(selectors), exclude=exclude, state=state))
+            total = len(pipelines.plan(s, selectors, using=runner, exclude=exclude, state=state))
             if total == 0:
                 click.echo("no models selected" if selectors else f"no models in {s.workspace.root}")
                 return
             click.echo(f"running {total} model(s) on '{target_branch}'")
             on_event = _progress_printer(total)
 
-            record = runner.run(
-                list(selectors), full_refresh=full_refresh, variables=values, branch=target_branch, on_event=on_event, exclude=exclude,
-                state=state,
+            record = pipelines.run(
+                s, selectors, full_refresh=full_refresh, variables=values, branch=target_branch, on_event=on_event, using=runner,
+                exclude=exclude, state=state,
             )
             elapsed = time.perf_counter() - started
+            if record.history_error:
+                click.echo(f"warning: {record.history_error}", err=True)
             if record.status != "success":
                 failed = next((m for m in record.models if m.status == "failed"), None)
                 ok = sum(1 for m in record.models if m.status == "success")
@@ -130,7 +132,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
                     failed.model if failed else "?",
                     (failed.error if failed else record.error) or "unknown error",
                     hint=f"the run committed nothing: branch '{target_branch}' is unchanged",
-                )
+                ) from (failed.exception if failed else None)
             rows = sum(m.rows_written for m in record.models)
             updated = sum(m.rows_updated for m in record.models)
             peak = max((m.peak_rss_mb for m in record.models), default=0.0)
@@ -157,15 +159,14 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         """
         from ratatouille_nb.cli.output import render_table
         from ratatouille_nb.pipeline.errors import TestFailure
-        from ratatouille_nb.pipeline.loader import load_project
-        from ratatouille_nb.pipeline.quality import blocking, run_selected_tests
+        from ratatouille_nb.verbs import pipelines
 
         started = time.perf_counter()
         with session_factory(ctx) as s:
-            ref = branch or s.branch
-            project = load_project(s.workspace.root)
-            warn_project(project)
-            results = run_selected_tests(s, [*selectors, *select], ref=branch, project=project, exclude=exclude, state=state)
+            runner = pipelines.runner(s)
+            warn_project(runner.project)
+            report = pipelines.test(s, [*selectors, *select], ref=branch, using=runner, exclude=exclude, state=state)
+            ref, results = report.ref, report.results
             if not results:
                 click.echo(f"no tests in the selected models on '{ref}'")
                 return
@@ -197,7 +198,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
                 f"{len(results)} test(s) on '{ref}': {counts['pass']} passed, {counts['warn']} warned, "
                 f"{counts['fail']} failed, {counts['error']} errored  ({time.perf_counter() - started:.2f}s)"
             )
-            bad = blocking(results)
+            bad = report.blocking
             if bad:
                 raise TestFailure(
                     f"{len(bad)} error-level test(s) failed or errored: "
@@ -217,17 +218,16 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     ) -> None:
         """Run + test on a temporary branch; merge into the workspace branch only if every error-level test passes."""
         selectors = (*selectors, *select)
-        from ratatouille_nb.pipeline.build import build
         from ratatouille_nb.pipeline.errors import TestFailure
-        from ratatouille_nb.pipeline.executor import Runner
+        from ratatouille_nb.verbs import pipelines
 
         with session_factory(ctx) as s:
-            runner = Runner(s)
+            runner = pipelines.runner(s)
             warn_project(runner.project)
-            total = len(runner.select(list(selectors), exclude=exclude, state=state or s.branch))
+            total = len(pipelines.plan(s, selectors, using=runner, exclude=exclude, state=state or s.branch))
             click.echo(f"building {total} model(s) for '{s.branch}' on a temporary branch")
-            result = build(
-                s, list(selectors), full_refresh=full_refresh, variables=parse_vars(variables), on_event=_progress_printer(total), runner=runner,
+            result = pipelines.build(
+                s, selectors, full_refresh=full_refresh, variables=parse_vars(variables), on_event=_progress_printer(total), using=runner,
                 exclude=exclude, state=state,
             )
             if result.tests:
@@ -253,10 +253,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def promote_cmd(ctx: click.Context, notebook: Path, into: Path | None, force: bool, dry_run: bool) -> None:
         """Export a notebook's %%rat sql and ingestion cells into pipeline files."""
-        from ratatouille_nb.export import promote
+        from ratatouille_nb.verbs import promote
 
         with session_factory(ctx) as s:
-            result = promote(notebook, s.workspace, into=into, force=force, dry_run=dry_run, session=s)
+            result = promote.promote(s, notebook, into=into, force=force, dry_run=dry_run)
             for f in result.files:
                 rel = f.path.relative_to(s.workspace.root)
                 click.echo(f"{'would write' if dry_run else f.status:>11}  {rel}  (cell {f.cell})")

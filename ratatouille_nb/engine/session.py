@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ratatouille_nb.catalog import open_store
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.refs import parse_ref
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
 from ratatouille_nb.engine.result import StatementResult
 from ratatouille_nb.engine.sqltypes import duck_type_of, quote_ident
 from ratatouille_nb.engine.statements import Statement, classify, split_statements
+from ratatouille_nb.errormap import mapped_errors
 from ratatouille_nb.errors import ReferenceNotFoundError, SqlError, TableNotFoundError
 from ratatouille_nb.resources import ResourceConfig, load_profile
 from ratatouille_nb.settings import Settings
@@ -28,7 +28,9 @@ from ratatouille_nb.workspace import Workspace, find_workspace
 if TYPE_CHECKING:
     import duckdb
 
+    from ratatouille_nb.catalog.authorized import AuthorizedStore
     from ratatouille_nb.catalog.transaction import TableTransaction
+    from ratatouille_nb.products.service import ProductService
 
 _PAIR_RE = re.compile(r'"?([A-Za-z_][\w]*)"?\s*\.\s*"?([A-Za-z_][\w]*)"?')
 
@@ -49,25 +51,33 @@ def warehouse_for(settings: Settings) -> Warehouse:
 class Session:
     """The shared engine behind the CLI, the magics and the Python API."""
 
-    def __init__(self, settings: Settings | None = None, workspace: Workspace | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, workspace: Workspace | None = None, *, server_user: str | None = None
+    ) -> None:
+        from ratatouille_nb.access import resolve_principal
+        from ratatouille_nb.catalog.authorized import AuthorizedStore
+        from ratatouille_nb.workspace.registration import open_access
+
         self.settings = settings or Settings.from_env()
         self.workspace = workspace or find_workspace(self.settings)
         self.resources = resolve_resources(self.settings, self.workspace)
-        self.store = open_store(self.settings)
+        self.principal = resolve_principal(self.settings, server_user=server_user)
+        # Every ref operation of this session goes through the access policy (catalog/authorized.py).
+        self.access, inner = open_access(self.settings, self.workspace, self.principal)
+        self.store: AuthorizedStore = AuthorizedStore(inner, self.access)
         self.warehouse = warehouse_for(self.settings)
         self.branch = self.settings.branch or self.workspace.branch
         self._con: duckdb.DuckDBPyConnection | None = None
         self._iceberg_loaded = False
         self._bound: dict[str, str] = {}
-        self._products: Any = None  # one registry connection per session, opened on first use
+        self._products: ProductService | None = None  # one registry connection per session, opened on first use
         self._ensure_branch()
 
     def _ensure_branch(self) -> None:
+        from ratatouille_nb.workspace.registration import ensure_branch
+
         if self.branch == self.workspace.branch:
-            try:
-                self.store.get_reference(self.branch)
-            except ReferenceNotFoundError:
-                self.store.create_reference(self.branch, "branch", self.store.default_branch)
+            ensure_branch(self.store.inner, self.branch)  # the workspace's own branch, owned since registration
 
     # -- DuckDB -------------------------------------------------------------------------------
 
@@ -117,7 +127,8 @@ class Session:
             if self._bound.get(key) == bound_as:
                 continue
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(key.split('.')[0])}")
-            self.con.execute(self._view_sql(key, entry))
+            with mapped_errors(path=entry.metadata_location or None, subject=key):  # a broken table is named as such
+                self.con.execute(self._view_sql(key, entry))
             self._bound[key] = bound_as
         return sorted(wanted)
 
@@ -139,7 +150,7 @@ class Session:
         return self.store.contents(ref or self.branch)
 
     @property
-    def products(self) -> Any:
+    def products(self) -> ProductService:
         """The data-product verbs for this session's workspace."""
         if self._products is None:
             from ratatouille_nb.products.service import ProductService
@@ -233,7 +244,8 @@ class Session:
 
         message = " ".join(stmt.sql.split())
         with self.transaction(message[:500], branch=branch) as txn:
-            self.bind(stmt.sql, self.with_products(stmt.sql, txn.tables.base))
+            if stmt.kind != "drop":  # a drop reads nothing: a table with unreadable metadata stays droppable
+                self.bind(stmt.sql, self.with_products(stmt.sql, txn.tables.base))
             writer = TableWriter(self.con, txn, self.resources)
             assert stmt.target is not None
             if stmt.kind == "create":
@@ -276,7 +288,7 @@ class Session:
                 "schema": [(c[0], c[1], True) for c in cols], "partition_by": [], "metadata_location": "", "location": "",
                 "view_sql": entry.view_sql,
             }
-        meta = read_metadata(self.warehouse.file_io(), entry.metadata_location)
+        meta = read_metadata(self.warehouse.file_io(), entry.metadata_location, key)
         snap = meta.current_snapshot()
         summary = snap.summary.additional_properties if snap and snap.summary else {}
         return {
@@ -301,6 +313,7 @@ class Session:
             self._products.registry.close()
             self._products = None
         self.store.close()
+        self.access.registry.close()
 
     def __enter__(self) -> Session:
         return self

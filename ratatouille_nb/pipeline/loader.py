@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.model import ColumnSpec, Freshness, Model, TestSpec
+from ratatouille_nb.pipeline.project import PermissiveVars, Project
 from ratatouille_nb.pipeline.templating import RenderContext, Templates
 from ratatouille_nb.yamlfile import line_for, load_yaml_with_lines
 
@@ -25,56 +25,6 @@ IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 HEADER_KEYS = {"name", "materialized", "unique_key", "partition_by", "owner", "strategy", "incremental_strategy", "tags", "description", "schedule"}
 YAML_KEYS = {"description", "owner", "columns", "freshness", "tests", "tags", "materialized", "unique_key", "partition_by", "strategy", "schedule", "config"}
 COLUMN_TESTS = {"not_null", "unique", "positive", "accepted_values", "relationships", "expression"}
-
-
-@dataclass(frozen=True)
-class SourceTable:
-    """A dbt source table (sources.yml): a table on the branch, or files / a DuckDB reader."""
-
-    source: str
-    name: str
-    relation: str  # `layer.table`, or a SELECT over files / a reader call
-    is_table: bool = True
-    location: str | None = None  # the files, for lineage
-    description: str | None = None
-    columns: dict[str, str | None] = field(default_factory=dict)
-    path: Path | None = None
-    line: int | None = None
-
-
-@dataclass
-class Project:
-    """All models of a workspace, addressable by pipeline name or by target table."""
-
-    root: Path
-    models: dict[str, Model] = field(default_factory=dict)
-    templates: Templates | None = None
-    # dbt projects (pipeline/dbt/): vars, package names, sources, docs blocks, load warnings.
-    variables: dict[str, Any] = field(default_factory=dict)
-    packages: set[str] = field(default_factory=set)
-    sources: dict[str, SourceTable] = field(default_factory=dict)
-    docs: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    is_dbt: bool = False
-
-    def by_target(self) -> dict[str, Model]:
-        return {t: m for m in self.models.values() for t in m.produces}
-
-    def get(self, name_or_target: str) -> Model | None:
-        return self.models.get(name_or_target) or self.by_target().get(name_or_target)
-
-    def source_relation(self, key: str) -> str | None:
-        """`source('src', 'table')` (key `src/table`) -> what it reads, or None when no source has that name."""
-        found = self.sources.get(key.replace("/", ".", 1))
-        return found.relation if found is not None else None
-
-    def source_table(self, source: str, table: str) -> str:
-        found = self.sources.get(f"{source}.{table}")
-        if found is None:
-            from ratatouille_nb.pipeline.errors import PipelineError
-
-            raise PipelineError(f"source('{source}', '{table}') is not declared in any sources .yml", hint="declare it under `sources:`")
-        return found.relation
 
 
 def parse_header(path: Path, text: str) -> tuple[dict[str, tuple[str, int]], int]:
@@ -227,45 +177,29 @@ def _discover_refs(model: Model, templates: Templates) -> list[str]:
             resolve_source=lambda key: "(SELECT 1)",
             incremental=incremental,
             watermark=lambda col: "1970-01-01",
-            variables=_PermissiveVars(),
+            variables=PermissiveVars(),
         )
         templates.render(model.path, model.sql or "", ctx)
         found += ctx.refs
     return list(dict.fromkeys(found))
 
 
-class _PermissiveVars(dict):
-    """At parse time every var() resolves (to its default or an empty string)."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getitem__(self, key: str) -> Any:
-        return dict.get(self, key, "")
-
-
-def _python_models(path: Path, layer: str) -> list[Model]:
-    from ratatouille_nb import api
-
+def _python_models(path: Path, layer: str, namespace: dict[str, Any]) -> list[Model]:
     module_name = f"rat_pipelines.{layer}.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PipelineError("cannot import", path=path)
     module = importlib.util.module_from_spec(spec)
-    module.__dict__["rat"] = api.rat
+    module.__dict__.update(namespace)
     try:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise PipelineError(f"syntax error: {exc.msg}", path=path, line=exc.lineno) from None
     except Exception as exc:  # noqa: BLE001 - user module code may raise anything
-        line = None
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == str(path):
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        raise PipelineError(f"{type(exc).__name__}: {exc}", path=path, line=line) from None
+        from ratatouille_nb.pipeline.pyerrors import user_code_error
+
+        raise user_code_error(exc, path)  # noqa: B904 - it chains `exc`, trimmed to the user's frames
     finally:
         sys.modules.pop(module_name, None)
     models = []
@@ -316,15 +250,21 @@ def ref_line(model: Model, key: str) -> int:
     return model_line(model)
 
 
-def load_project(workspace_root: Path) -> Project:
+def load_project(workspace_root: Path, *, namespace: dict[str, Any] | None = None) -> Project:
     """Every model under `pipelines/`, with macros loaded and names checked for clashes.
 
+    `namespace` is what Python pipeline modules get as globals: by default `rat`, the in-run
+    helpers of pipeline/runtime.py (the seed's examples use `rat` without importing it).
     A folder with dbt_project.yml is loaded as a dbt project (pipeline/dbt/project.py).
     """
     if (workspace_root / "dbt_project.yml").is_file():
         from ratatouille_nb.pipeline.dbt.project import load_dbt_project
 
         return load_dbt_project(workspace_root)
+    if namespace is None:
+        from ratatouille_nb.pipeline.runtime import rat
+
+        namespace = {"rat": rat}
     root = workspace_root / "pipelines"
     templates = Templates(workspace_root / "macros")
     project = Project(root=workspace_root, templates=templates)
@@ -339,7 +279,7 @@ def load_project(workspace_root: Path) -> Project:
             if path.suffix == ".sql":
                 found = [_sql_model(path, layer, templates)]
             elif path.suffix == ".py" and not path.name.startswith("_"):
-                found = _python_models(path, layer)
+                found = _python_models(path, layer, namespace)
             else:
                 continue
             for model in found:

@@ -13,69 +13,19 @@ sample of them. A failing test of severity 'warn' has status 'warn', of severity
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from ratatouille_nb.errors import RatError
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.model import Model, TestSpec
+from ratatouille_nb.pipeline.testresult import Status, TestResult, blocking, is_blocking
 from ratatouille_nb.pipeline.tests.column_type import normalize_type, types_compatible
 
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.models import TableEntry
     from ratatouille_nb.engine.session import Session
     from ratatouille_nb.pipeline.loader import Project
-
-Status = Literal["pass", "fail", "warn", "error"]
-
-
-@dataclass(frozen=True)
-class TestResult:
-    """The outcome of one data test on one model.
-
-    `failing` counts offending rows (for `unique`: values that occur more than once; for a custom
-    count test: the count it returned); `expected` is what passing means (0, or a custom test's
-    `expect`); `sample` holds up to 5 offending rows; `sql` is the query whose rows are the
-    offenders (for custom tests, the rendered SQL).
-    """
-
-    __test__ = False  # not a pytest class
-
-    model: str
-    test: str
-    kind: str
-    column: str | None
-    severity: Literal["warn", "error"]
-    status: Status
-    failing: int = 0
-    expected: int = 0
-    sample: list[dict[str, Any]] = field(default_factory=list)
-    sql: str = ""
-    message: str = ""
-    target: str = ""
-    age_hours: float | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "pass"
-
-    @property
-    def blocking(self) -> bool:
-        """Whether this result blocks (see `is_blocking`)."""
-        return is_blocking(self.severity, self.status)
-
-
-def is_blocking(severity: str, status: str) -> bool:
-    """THE rule, shared by `rat test`, `rat build`, the magics, widgets and Dagster checks:
-    an error-severity test that fails or errors blocks; a warn-severity one never does (it is reported)."""
-    return severity == "error" and status in ("fail", "error")
-
-
-def blocking(results: list[TestResult]) -> list[TestResult]:
-    """The results that block: `rat test` exits non-zero, `rat build` does not publish."""
-    return [r for r in results if r.blocking]
-
 
 def run_selected_tests(
     session: Session,
@@ -180,21 +130,4 @@ class _ModelTests:
         return out
 
 
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def rows_of(rel: Any) -> list[dict[str, Any]]:
-    """Rows as dicts, through Arrow (TIMESTAMPTZ converts without pytz)."""
-    to_arrow = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
-    return list(to_arrow().to_pylist())
-
-
-def duck_message(exc: Exception, sql: str) -> str:
-    from ratatouille_nb.engine.duckerrors import duck_error
-
-    err = duck_error(exc, sql)  # type: ignore[arg-type]
-    err.statement = None  # the result carries the SQL
-    return str(err)
-
-
-__all__ = ["TestResult", "blocking", "is_blocking", "normalize_type", "run_selected_tests", "run_tests", "types_compatible"]
+__all__ = ["Status", "TestResult", "blocking", "is_blocking", "normalize_type", "run_selected_tests", "run_tests", "types_compatible"]

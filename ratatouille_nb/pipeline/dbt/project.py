@@ -26,8 +26,8 @@ from pydantic import ValidationError
 from ratatouille_nb.errors import ConfigError
 from ratatouille_nb.pipeline.dbt.config import check_keys, check_tree, check_values, merge, tree_config
 from ratatouille_nb.pipeline.errors import PipelineError
-from ratatouille_nb.pipeline.loader import Project, SourceTable, _PermissiveVars
 from ratatouille_nb.pipeline.model import ColumnSpec, Freshness, Model, TestSpec
+from ratatouille_nb.pipeline.project import PermissiveVars, Project, SourceTable
 from ratatouille_nb.pipeline.templating import RenderContext, Templates
 from ratatouille_nb.yamlfile import Loc, line_for, load_yaml_with_lines
 
@@ -288,7 +288,7 @@ class _Loader:
             this=name,
             resolve_ref=lambda key: key,
             resolve_source=lambda key: self.project.source_relation(key) or "(SELECT 1)",
-            variables=_PermissiveVars(self.variables),
+            variables=PermissiveVars(self.variables),
             model_config=model_config,
             packages=frozenset(self.project.packages),
         )
@@ -504,7 +504,7 @@ def _is_location(value: Any) -> bool:
 
 def _reader(root: Path, location: str) -> tuple[str, str | None]:
     """An `external_location` as SQL: a reader call as it is, or a path read by its suffix."""
-    from ratatouille_nb.pipeline.executor import LANDING_READERS
+    from ratatouille_nb.pipeline.readers import LANDING_READERS
 
     text = location.strip()
     if "(" in text:

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
     from ratatouille_nb.catalog.models import TableEntry
     from ratatouille_nb.engine.incremental import IncrementalWriter
-    from ratatouille_nb.pipeline.executor import RunState
     from ratatouille_nb.pipeline.model import Model
     from ratatouille_nb.pipeline.runs import ModelRun
+    from ratatouille_nb.pipeline.state import RunState
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,17 @@ A definition change the table cannot follow in place (another partitioning) asks
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ratatouille_nb.engine.sqltypes import quote_ident
 from ratatouille_nb.engine.writer import identity_partition_columns
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.materializations.base import Materialization, ModelContext, Outcome, register
 from ratatouille_nb.pipeline.materializations.batch import spilled
 from ratatouille_nb.pipeline.materializations.table import rebuild
-from ratatouille_nb.pipeline.model import Model
+
+if TYPE_CHECKING:
+    from ratatouille_nb.pipeline.model import Model
 
 NEEDS_KEY = ("merge", "delete+insert")
 

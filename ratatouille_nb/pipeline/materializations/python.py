@@ -10,14 +10,18 @@ class Python(Materialization):
     name = "python"
 
     def run(self, ctx: ModelContext) -> Outcome:
-        from ratatouille_nb.pipeline.executor import CURRENT_RUN
+        from ratatouille_nb.pipeline.pyerrors import user_code_error
+        from ratatouille_nb.pipeline.state import CURRENT_RUN
 
         model = ctx.model
         assert model.function is not None
         token = CURRENT_RUN.set((ctx.state, model))
         try:
             before = _rows_of(ctx)
-            model.function()
+            try:
+                model.function()
+            except Exception as exc:  # noqa: BLE001 - user code: reported at the user's file:line
+                raise user_code_error(exc, model.path, ctx.state.project.root)  # noqa: B904 - it chains `exc` itself
             after = _rows_of(ctx)
         finally:
             CURRENT_RUN.reset(token)

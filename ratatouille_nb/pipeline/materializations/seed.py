@@ -6,9 +6,13 @@ dbt spells DDL and has no effect here. The file never passes through Python.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ratatouille_nb.pipeline.materializations.base import Materialization, ModelContext, Outcome, register
 from ratatouille_nb.pipeline.materializations.table import rebuild
-from ratatouille_nb.pipeline.model import Model
+
+if TYPE_CHECKING:
+    from ratatouille_nb.pipeline.model import Model
 
 
 def _text(value: str) -> str:

@@ -14,14 +14,16 @@ write (batch.py), so the update cannot change what is appended.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.engine.sqltypes import quote_ident
 from ratatouille_nb.pipeline.materializations.base import Materialization, ModelContext, Outcome, register
 from ratatouille_nb.pipeline.materializations.batch import spilled
 from ratatouille_nb.pipeline.materializations.table import rebuild
-from ratatouille_nb.pipeline.model import Model
+
+if TYPE_CHECKING:
+    from ratatouille_nb.pipeline.model import Model
 
 DBT_COLUMNS = ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to")
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ratatouille_nb.engine.session import Session
     from ratatouille_nb.pipeline.loader import Project
     from ratatouille_nb.pipeline.model import Model, TestSpec
-    from ratatouille_nb.pipeline.quality import Status, TestResult
+    from ratatouille_nb.pipeline.testresult import Status, TestResult
 
 SAMPLE_ROWS = 5
 AUDIT_LAYER = "dbt_test__audit"
@@ -70,7 +70,7 @@ class TestContext:
         return spec.path or self.model.yaml_path or self.model.path
 
     def result(self, spec: TestSpec, status: Status, **kw: Any) -> TestResult:
-        from ratatouille_nb.pipeline.quality import TestResult
+        from ratatouille_nb.pipeline.testresult import TestResult
 
         return TestResult(
             model=self.model.name, test=spec.name, kind=spec.kind, column=spec.column, severity=spec.severity,
@@ -110,7 +110,7 @@ class TestContext:
         """Count the rows `sql` returns (the offenders) and judge them."""
         import duckdb
 
-        from ratatouille_nb.pipeline.quality import duck_message, rows_of
+        from ratatouille_nb.pipeline.testresult import duck_message, rows_of
 
         limited = f"SELECT * FROM (\n{sql}\n) AS _rat_limited LIMIT {int(spec.limit)}" if spec.limit is not None else sql
         try:

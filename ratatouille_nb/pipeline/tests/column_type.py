@@ -9,7 +9,7 @@ from ratatouille_nb.pipeline.model import TestSpec
 from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
 
 if TYPE_CHECKING:
-    from ratatouille_nb.pipeline.quality import TestResult
+    from ratatouille_nb.pipeline.testresult import TestResult
 
 _SIMPLE_TYPES = {
     "string": "string", "varchar": "string", "text": "string", "str": "string", "char": "string", "bpchar": "string",

@@ -13,7 +13,7 @@ from ratatouille_nb.pipeline.templating import RenderContext
 from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
 
 if TYPE_CHECKING:
-    from ratatouille_nb.pipeline.quality import Status, TestResult
+    from ratatouille_nb.pipeline.testresult import Status, TestResult
 
 
 def render_test_sql(ctx: TestContext, spec: TestSpec, source: str) -> str:
@@ -71,7 +71,7 @@ class CustomSql(DataTest):
     def run(self, ctx: TestContext, spec: TestSpec) -> TestResult:
         import duckdb
 
-        from ratatouille_nb.pipeline.quality import duck_message, rows_of
+        from ratatouille_nb.pipeline.testresult import duck_message, rows_of
 
         expected = 0 if spec.expect is None else int(spec.expect)
         sql = render_test_sql(ctx, spec, spec.sql or "")

@@ -11,7 +11,7 @@ from ratatouille_nb.pipeline.model import TestSpec
 from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
 
 if TYPE_CHECKING:
-    from ratatouille_nb.pipeline.quality import Status, TestResult
+    from ratatouille_nb.pipeline.testresult import Status, TestResult
 
 
 def hours_text(value: float) -> str:
@@ -25,7 +25,7 @@ class Freshness(DataTest):
     def run(self, ctx: TestContext, spec: TestSpec) -> TestResult:
         import duckdb
 
-        from ratatouille_nb.pipeline.quality import duck_message
+        from ratatouille_nb.pipeline.testresult import duck_message
 
         fresh = ctx.model.freshness
         assert fresh is not None

@@ -12,7 +12,7 @@ from ratatouille_nb.pipeline.templating import Relation, RenderContext
 from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, names_relation, register
 
 if TYPE_CHECKING:
-    from ratatouille_nb.pipeline.quality import TestResult
+    from ratatouille_nb.pipeline.testresult import TestResult
 
 
 def find_test_macro(ctx: TestContext, name: str) -> MacroCall | None:

@@ -9,7 +9,7 @@ from ratatouille_nb.pipeline.tests.base import DataTest, TestContext, register
 from ratatouille_nb.pipeline.tests.custom_sql import render_test_sql
 
 if TYPE_CHECKING:
-    from ratatouille_nb.pipeline.quality import TestResult
+    from ratatouille_nb.pipeline.testresult import TestResult
 
 
 @register

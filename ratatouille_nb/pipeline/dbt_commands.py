@@ -1,4 +1,4 @@
-"""The core of `rat seed`, `rat deps` and `rat docs` (cli/dbt.py calls one function each)."""
+"""The core of `rat seed` and `rat deps` (cli/dbt.py calls one function each; `rat docs` is lineage/site.py)."""
 
 from __future__ import annotations
 
