@@ -685,3 +685,26 @@ def test_shipped_dbt_utils_macros(dbt_session: Session, project_dir: Path) -> No
         "dbt_utils.not_null_proportion(date_day)": "pass", "dbt_utils.at_least_one(date_day)": "pass",
         "dbt_utils.not_constant(date_day)": "pass", "dbt_utils.equal_rowcount": "pass",
     }
+
+
+def test_an_old_runs_db_gains_the_state_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ratatouille_nb.pipeline.runs import MIGRATIONS, RunHistory
+
+    path = tmp_path / "runs.db"
+    con = sqlite3.connect(path)
+    con.executescript(str(MIGRATIONS[0]))
+    con.execute("INSERT INTO run_models (run_id, model, target, status) VALUES ('r1', 'm', 'gold.m', 'success')")
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    history = RunHistory(tmp_path)
+    try:
+        assert history.fingerprint("ws", "gold.m", "123") is None  # the new columns exist, old rows are NULL there
+    finally:
+        history.close()
+    con = sqlite3.connect(path)
+    assert {r[1] for r in con.execute("PRAGMA table_info(run_models)")} >= {"fingerprint", "state_key"}
+    assert con.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    con.close()
