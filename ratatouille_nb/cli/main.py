@@ -255,11 +255,10 @@ def admin_policies(ctx: click.Context, out: Path) -> None:
 def sql(ctx: click.Context, statement: str, branch: str | None, fmt: str, limit: int) -> None:
     """Run SQL: DuckDB SELECTs over layer.table names; writes are atomic commits on the branch."""
     from ratatouille_nb.cli.output import write_result
-    from ratatouille_nb.pipeline.adhoc import render_adhoc
     from ratatouille_nb.verbs import sql as sql_verbs
 
     with _session(ctx) as s:
-        result = sql_verbs.sql(s, render_adhoc(s, statement), ref=branch)
+        result = sql_verbs.sql(s, statement, ref=branch)
         write_result(result, fmt, limit if fmt == "table" else None)
 
 

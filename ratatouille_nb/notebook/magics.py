@@ -133,7 +133,7 @@ class RatMagics(Magics):
         reset_peak()
         if args.save:
             text = f"CREATE OR REPLACE TABLE {args.save} AS {text.strip().rstrip(';')}"
-        result = sql.sql(session, text, ref=args.branch)
+        result = sql.sql(session, text, ref=args.branch, jinja=False)
         kind = args.kind or "pandas"
         if not result.is_query:
             info = ResultInfo([], [], None, self.displaylimit, time.perf_counter() - started, result.ref, peak_rss_mb(),

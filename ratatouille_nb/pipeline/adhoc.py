@@ -25,11 +25,10 @@ def render_adhoc(session: Any, text: str, namespace: dict[str, Any] | None = Non
     assert project.templates is not None
 
     def resolve_ref(key: str) -> str:
-        model = project.models.get(key)
-        if model is not None:
-            return model.target
-        alias = session.products.aliases().get(key) if "." not in key else None
-        return f"products.{alias}" if alias else key
+        from ratatouille_nb.pipeline.names import resolve_name
+
+        aliases = session.products.aliases() if "." not in key and key not in project.models else {}
+        return resolve_name(key, project=project, aliases=aliases, tables=session.contents()) or key
 
     def resolve_source(key: str) -> str:
         found = project.source_relation(key)
