@@ -5,6 +5,9 @@ One frozen object resolved once per process, so every layer (CLI, magics, server
 The warehouse (where table files go) is `RAT_WAREHOUSE`, default `RAT_HOME/warehouse`; an
 `s3://bucket/path` warehouse takes `S3_ENDPOINT` (e.g. `http://minio:9000`, path-style
 addressing), `S3_ACCESS_KEY`, `S3_SECRET_KEY` and `S3_REGION` (default `us-east-1`).
+
+`RAT_READ_PATHS` (os.pathsep-separated folders) lets SQL of this run read local files there, on top
+of the workspace's own `read_paths:` (engine/sandbox.py decides what SQL may reach).
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_HOME = "~/.ratatouille"
+
+
+def split_paths(value: str) -> tuple[str, ...]:
+    """`RAT_READ_PATHS`: folders separated by os.pathsep (':' on Linux), empty parts ignored."""
+    return tuple(p.strip() for p in value.split(os.pathsep) if p.strip())
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Settings:
     s3_access_key: str | None = None
     s3_secret_key: str | None = field(default=None, repr=False)
     s3_region: str | None = None
+    read_paths: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: str | None) -> Settings:
@@ -50,6 +59,7 @@ class Settings:
             s3_access_key=overrides.get("s3_access_key") or env.get("S3_ACCESS_KEY") or None,
             s3_secret_key=overrides.get("s3_secret_key") or env.get("S3_SECRET_KEY") or None,
             s3_region=overrides.get("s3_region") or env.get("S3_REGION") or None,
+            read_paths=split_paths(overrides.get("read_paths") or env.get("RAT_READ_PATHS") or ""),
         )
 
     def with_(self, **changes: object) -> Settings:

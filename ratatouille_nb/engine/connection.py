@@ -1,7 +1,11 @@
-"""A DuckDB connection configured by a resource profile: memory cap, threads, spill folder.
+"""A DuckDB connection configured by a resource profile: memory cap, threads, spill folder — then locked.
 
-With an S3 warehouse the connection also loads httpfs and creates the S3 secret, so `COPY … TO
-'s3://…'`, `read_parquet`, `glob()` and `iceberg_scan` reach the bucket (path style for endpoints).
+Every extension loads when the connection opens (avro, iceberg, httpfs): once the sandbox is
+applied no `LOAD` can run, and loading lazily raced between parallel readers. With an S3
+warehouse the S3 secret is created too, so `COPY … TO 's3://…'`, `read_parquet`, `glob()` and
+`iceberg_scan` reach the bucket (path style for endpoints). A `SandboxPolicy` then restricts the
+files SQL may reach and locks the configuration (engine/sandbox.py), so `SET memory_limit` cannot
+lift the profile's cap.
 """
 
 from __future__ import annotations
@@ -15,18 +19,24 @@ from ratatouille_nb.engine.extensions import load_extensions
 from ratatouille_nb.resources import ResourceConfig
 
 if TYPE_CHECKING:
+    from ratatouille_nb.engine.sandbox import SandboxPolicy
     from ratatouille_nb.storage import Warehouse
+
+
+def temp_directory(resources: ResourceConfig, spill_dir: Path) -> Path:
+    """Where DuckDB spills: the profile's `temp_directory`, else the spill folder."""
+    return Path(resources.duckdb.temp_directory).expanduser() if resources.duckdb.temp_directory else spill_dir
 
 
 def connect(
     resources: ResourceConfig,
     spill_dir: Path,
     *,
-    extensions: tuple[str, ...] | None = None,
     warehouse: Warehouse | None = None,
+    policy: SandboxPolicy | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB that spills to `spill_dir` instead of exceeding the profile's cap."""
-    temp = Path(resources.duckdb.temp_directory).expanduser() if resources.duckdb.temp_directory else spill_dir
+    temp = temp_directory(resources, spill_dir)
     temp.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         config={
@@ -39,15 +49,16 @@ def connect(
             "preserve_insertion_order": False,
         }
     )
-    # No DuckDB progress bar: in notebooks it renders as a stray widget under every cell.
-    con.execute("SET enable_progress_bar = false")
-    if extensions is None:
+    try:
+        # No DuckDB progress bar: in notebooks it renders as a stray widget under every cell.
+        con.execute("SET enable_progress_bar = false")
         load_extensions(con)
-    else:
-        load_extensions(con, extensions)
-    secret = warehouse.duckdb_secret_sql() if warehouse is not None else None
-    if secret is not None:
-        if extensions is not None and "httpfs" not in extensions:
-            load_extensions(con, ("httpfs",))
-        con.execute(secret)
+        secret = warehouse.duckdb_secret_sql() if warehouse is not None else None
+        if secret is not None:
+            con.execute(secret)
+        if policy is not None:
+            policy.apply(con)
+    except BaseException:
+        con.close()
+        raise
     return con

@@ -1,25 +1,35 @@
-"""One engine session: a workspace, its branch and profile, a DuckDB connection, the version store.
+"""One engine session: a workspace, its branch and profile, a sandboxed DuckDB connection, the version store.
 
 Tables of the ref being read appear as DuckDB views `layer.table` over `iceberg_scan(<metadata>)`,
 bound on demand for the tables a statement names (so a branch with 100 tables costs nothing until
-one is used). Writes go through `TableWriter` inside a `TableTransaction`: one commit each.
+one is used; engine/scope.py). Every statement passes the allow-list (engine/statements.py) and runs
+on a connection locked to the workspace's files and the product pins it may read
+(engine/sandbox.py). When the product registry changes, the connection is reopened before the next
+statement if a product it could read was revoked, or a statement needs a pin it does not allow yet
+(a reopened connection starts empty: temp tables of the session are gone). Writes go through
+`TableWriter` inside a `TableTransaction`: one commit each.
 """
 
 from __future__ import annotations
 
-import re
+import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.catalog import open_store
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.refs import parse_ref
+from ratatouille_nb.engine.errors import SandboxError
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
 from ratatouille_nb.engine.result import StatementResult
-from ratatouille_nb.engine.sqltypes import duck_type_of, quote_ident
-from ratatouille_nb.engine.statements import Statement, classify, split_statements
-from ratatouille_nb.errors import ReferenceNotFoundError, SqlError, TableNotFoundError
+from ratatouille_nb.engine.sandbox import RegistryWatch, SandboxPolicy, build_policy, exports_dir
+from ratatouille_nb.engine.scope import CURRENT_SCOPE, PAIR_RE, Scope, ViewBinder, check_bindable, current_scope
+from ratatouille_nb.engine.statements import Statement, check_statement, split_statements
+from ratatouille_nb.errors import RatError, ReferenceNotFoundError, SqlError, TableNotFoundError
 from ratatouille_nb.resources import ResourceConfig, load_profile
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.storage import Warehouse
@@ -29,8 +39,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from ratatouille_nb.catalog.transaction import TableTransaction
-
-_PAIR_RE = re.compile(r'"?([A-Za-z_][\w]*)"?\s*\.\s*"?([A-Za-z_][\w]*)"?')
+    from ratatouille_nb.engine.writer import TableWriter, WriteOutcome
 
 
 def resolve_resources(settings: Settings, workspace: Workspace) -> ResourceConfig:
@@ -57,8 +66,12 @@ class Session:
         self.warehouse = warehouse_for(self.settings)
         self.branch = self.settings.branch or self.workspace.branch
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._iceberg_loaded = False
-        self._bound: dict[str, str] = {}
+        self._binder = ViewBinder(self.warehouse)
+        self._policy: SandboxPolicy | None = None
+        self._watch = RegistryWatch(self.settings.home / "registry.db")
+        self._extra_pins: dict[str, list[TableEntry]] = {}  # pins read beyond each product's default resolution
+        self._scopes = 0
+        self._scope_lock = threading.Lock()
         self._products: Any = None  # one registry connection per session, opened on first use
         self._ensure_branch()
 
@@ -73,53 +86,131 @@ class Session:
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
+        """The sandboxed connection (opened on first use; see engine/sandbox.py)."""
         if self._con is None:
-            from ratatouille_nb.engine.connection import connect
-
-            self._con = connect(self.resources, self.settings.spill_dir, extensions=(), warehouse=self.warehouse)
+            self._open()
+        assert self._con is not None
         return self._con
 
+    @property
+    def sandbox(self) -> SandboxPolicy:
+        """What the connection's SQL may reach."""
+        if self._policy is None:
+            self._open()
+        assert self._policy is not None
+        return self._policy
+
+    def _open(self) -> None:
+        from ratatouille_nb.engine.connection import connect, temp_directory
+
+        self._watch.changed()  # what the registry holds now is what the policy is built from
+        pins = self._readable_pins()
+        for name, entries in self._extra_pins.items():
+            if name in pins:
+                pins[name] = [*pins[name], *entries]
+        self._extra_pins = {k: v for k, v in self._extra_pins.items() if k in pins}
+        temp = temp_directory(self.resources, self.settings.spill_dir)
+        policy = build_policy(self.settings, self.workspace, self.warehouse, temp, pins)
+        self._con = connect(self.resources, self.settings.spill_dir, warehouse=self.warehouse, policy=policy)
+        self._policy = policy
+        self._binder.reset()
+
+    def _readable_pins(self) -> dict[str, list[TableEntry]]:
+        """Product name -> the pin this workspace reads it at, for every product it may read."""
+        if not (self.settings.home / "registry.db").is_file():
+            return {}
+        out: dict[str, list[TableEntry]] = {}
+        for name in self.products.readable():
+            try:
+                out[name] = [self.products.resolve(name).entry]
+            except RatError:
+                continue  # no release satisfies the subscription: nothing of it is readable
+        return out
+
+    def _reopen(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        self._open()
+
+    def sync_sandbox(self, needed: dict[str, TableEntry] | None = None, *, eager: bool = False) -> None:
+        """Apply registry changes before the next statement; `needed` are product entries it reads.
+
+        A product no longer readable is dropped from the sandbox at once (reopening the connection);
+        a pin the sandbox lacks is added when a statement needs it, or at once with `eager` (a run
+        start). Never while a scope is open: running models keep the connection they started on.
+        """
+        if self._con is None or self._scopes:
+            return
+        policy = self.sandbox
+        reopen = False
+        if self._watch.changed():
+            readable = set(self.products.readable()) if (self.settings.home / "registry.db").is_file() else set()
+            reopen = not policy.products <= readable
+            if eager and not reopen:
+                current = self._readable_pins()
+                reopen = any(not policy.allows_pin(e) for entries in current.values() for e in entries)
+        for key, entry in (needed or {}).items():
+            if key.startswith("products.") and entry.snapshot_id is not None and not policy.allows_pin(entry):
+                self._extra_pins.setdefault(key.split(".", 1)[1], []).append(entry)
+                reopen = True
+        if reopen:
+            self._reopen()
+
+    def allow_pins(self, entries: dict[str, TableEntry]) -> None:
+        """Let the connection read these product entries (`products.<name>` -> pin) the session resolved."""
+        self.sync_sandbox(entries)
+
     def ensure_iceberg(self) -> None:
-        if not self._iceberg_loaded:
-            from ratatouille_nb.engine.extensions import load_extensions
+        """Kept for callers: every extension loads when the connection opens."""
+        _ = self.con
 
-            # httpfs (for an S3 warehouse) is loaded when the connection opens, with its secret.
-            load_extensions(self.con, ("avro", "iceberg"))
-            self._iceberg_loaded = True
+    @contextmanager
+    def scope(self) -> Iterator[Scope]:
+        """A private catalog on a cursor of the connection, for one reader running beside others.
 
-    def _view_sql(self, key: str, entry: TableEntry) -> str:
-        layer, name = key.split(".", 1)
-        target = f"{quote_ident(layer)}.{quote_ident(name)}"
-        if entry.view_sql is not None:
-            return f"CREATE OR REPLACE VIEW {target} AS {entry.view_sql}"
-        if entry.snapshot_id is None:
-            from ratatouille_nb.catalog.tables import read_metadata
+        The pipeline executor runs each model in one: its `layer.table` views are its own, and
+        `rat.sql` inside a Python model binds there too.
+        """
+        with self._scope_lock:
+            if self._scopes == 0:
+                self.sync_sandbox(eager=True)
+            con = self.con
+            self._scopes += 1
+        try:
+            scope = Scope(con, self.warehouse)
+        except BaseException:
+            with self._scope_lock:
+                self._scopes -= 1
+            raise
+        token = CURRENT_SCOPE.set((id(self), scope))
+        try:
+            yield scope
+        finally:
+            CURRENT_SCOPE.reset(token)
+            try:
+                scope.close()
+            finally:
+                with self._scope_lock:
+                    self._scopes -= 1
 
-            schema = read_metadata(self.warehouse.file_io(), entry.metadata_location).schema()
-            cols = ", ".join(f"CAST(NULL AS {duck_type_of(f.field_type)}) AS {quote_ident(f.name)}" for f in schema.fields)
-            return f"CREATE OR REPLACE VIEW {target} AS SELECT {cols} WHERE false"
-        self.ensure_iceberg()
-        location = entry.metadata_location.replace("'", "''")
-        return f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM iceberg_scan('{location}')"
+    def bind(self, sql: str, contents: dict[str, TableEntry]) -> list[str]:
+        """Make the tables `sql` names visible as `layer.table` views in the connection's default catalog.
 
-    def bind(self, sql: str, contents: dict[str, TableEntry], _depth: int = 0) -> list[str]:
-        """Make the tables `sql` names visible as `layer.table` views at the given contents."""
-        for key in [k for k in self._bound if k not in contents]:
-            layer, name = key.split(".", 1)
-            self.con.execute(f"DROP VIEW IF EXISTS {quote_ident(layer)}.{quote_ident(name)}")
-            del self._bound[key]
-        wanted = {f"{a}.{b}".lower() for a, b in _PAIR_RE.findall(sql)} & set(contents)
-        for key in sorted(wanted):
-            entry = contents[key]
-            bound_as = entry.view_sql if entry.view_sql is not None else entry.metadata_location
-            if entry.view_sql is not None and _depth < 20:
-                self.bind(entry.view_sql, contents, _depth + 1)
-            if self._bound.get(key) == bound_as:
-                continue
-            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(key.split('.')[0])}")
-            self.con.execute(self._view_sql(key, entry))
-            self._bound[key] = bound_as
-        return sorted(wanted)
+        `sql` is table keys (`silver.t bronze.x`) or exactly one SELECT: what callers bind is read.
+        Readers running beside others bind in their own `scope()` instead.
+        """
+        check_bindable(sql)
+        self.sync_sandbox()
+        return self._binder.bind(self.con, sql, contents)
+
+    def _target(self, needed: dict[str, TableEntry] | None = None) -> tuple[duckdb.DuckDBPyConnection, ViewBinder]:
+        """The cursor and binder a statement runs on: the model's scope, else the session's connection."""
+        scope = current_scope(self)
+        if scope is not None:
+            return scope.cursor, scope.binder
+        self.sync_sandbox(needed)
+        return self.con, self._binder
 
     def bind_all(self, ref: str | None = None) -> list[str]:
         """Bind every table of a ref as a view (for tools that query the connection directly, like JupySQL)."""
@@ -149,7 +240,7 @@ class Session:
 
     def with_products(self, sql: str, contents: dict[str, TableEntry]) -> dict[str, TableEntry]:
         """Add the pinned entries of the `products.<name>` tables a statement reads (access checked)."""
-        names = {b.lower() for a, b in _PAIR_RE.findall(sql) if a.lower() == "products"}
+        names = {b.lower() for a, b in PAIR_RE.findall(sql) if a.lower() == "products"}
         if not names:
             return contents
         return {**contents, **self.products.entries(names)}
@@ -185,28 +276,19 @@ class Session:
         return result
 
     def execute(self, text: str, *, ref: str | None = None) -> StatementResult:
-        import duckdb
-
-        from ratatouille_nb.engine.duckerrors import duck_error
-
+        """Run one statement (allow-list first): a read, a scratch object, a COPY into exports/, or one commit."""
         ref = ref or self.branch
         reset_peak()
         started = time.perf_counter()
-        stmt = classify(text)
+        stmt = check_statement(text)
         result = StatementResult(statement=text, ref=ref)
-        if stmt.kind in ("query", "local"):
+        if stmt.kind in ("query", "local", "copy"):
+            if stmt.kind == "copy":
+                self._check_copy_target(stmt)
             contents = self.with_products(text, self.contents(ref))
-            self.bind(text, contents)
-            try:
-                if stmt.kind == "query":
-                    result.query = self.con.sql(text)
-                else:
-                    self.con.execute(text)
-            except duckdb.CatalogException as exc:
-                self._raise_missing_table(text, contents, ref)
-                raise duck_error(exc, text) from None
-            except duckdb.Error as exc:
-                raise duck_error(exc, text) from None
+            con, binder = self._target(contents)
+            binder.bind(con, text, contents)
+            self._run(con, text, contents, ref, result, query=stmt.kind == "query")
         else:
             if not self._is_branch_head(ref):
                 self.store.resolve(ref)  # an unknown ref is reported as unknown, not as read-only
@@ -219,9 +301,46 @@ class Session:
         result.peak_rss_mb = peak_rss_mb()
         return result
 
+    def _run(
+        self, con: duckdb.DuckDBPyConnection, text: str, contents: dict[str, TableEntry], ref: str, result: StatementResult, *, query: bool
+    ) -> None:
+        import duckdb
+
+        from ratatouille_nb.engine.duckerrors import duck_error
+
+        try:
+            if query:
+                result.query = con.sql(text)
+            else:
+                con.execute(text)
+        except duckdb.PermissionException as exc:
+            raise self.sandbox.refusal(exc, text) from None
+        except duckdb.CatalogException as exc:
+            self._raise_missing_table(text, contents, ref)
+            raise duck_error(exc, text) from None
+        except duckdb.Error as exc:
+            raise duck_error(exc, text) from None
+
+    def _check_copy_target(self, stmt: Statement) -> None:
+        """`COPY … TO` writes only into the workspace's exports/ folder, never onto table files."""
+        from ratatouille_nb.engine.errors import ForbiddenStatementError
+
+        assert stmt.copy_target is not None
+        exports = exports_dir(self.workspace)
+        target = stmt.copy_target
+        real = Path(os.path.realpath(Path(target).expanduser()))
+        inside = real != exports.resolve() and real.is_relative_to(exports.resolve())
+        if "://" in target or not inside or (self.warehouse.is_local and real.is_relative_to(Path(self.warehouse.root).resolve())):
+            raise ForbiddenStatementError(
+                f"COPY … TO '{target}' is refused: COPY writes only into the workspace's exports folder {exports}/",
+                statement=stmt.sql,
+                hint=f"COPY (SELECT …) TO '{exports}/<file>' (a relative path is relative to the current folder)",
+            )
+        exports.mkdir(parents=True, exist_ok=True)
+
     def _raise_missing_table(self, sql: str, contents: dict[str, TableEntry], ref: str) -> None:
         layers = set(self.workspace.config.layers) | {k.split(".")[0] for k in contents}
-        for a, b in _PAIR_RE.findall(sql):
+        for a, b in PAIR_RE.findall(sql):
             key = f"{a}.{b}".lower()
             if a.lower() in layers and key not in contents:
                 raise TableNotFoundError(
@@ -233,31 +352,36 @@ class Session:
 
         message = " ".join(stmt.sql.split())
         with self.transaction(message[:500], branch=branch) as txn:
-            self.bind(stmt.sql, self.with_products(stmt.sql, txn.tables.base))
-            writer = TableWriter(self.con, txn, self.resources)
-            assert stmt.target is not None
-            if stmt.kind == "create":
-                layer = stmt.target.split(".")[0]
-                outcome = writer.create(
-                    stmt.target,
-                    stmt.select_sql,
-                    column_defs=stmt.column_defs,
-                    replace=stmt.replace,
-                    if_not_exists=stmt.if_not_exists,
-                    partition_by=self.workspace.config.partition_by(layer),
-                    statement=stmt.sql,
-                )
-            elif stmt.kind == "insert":
-                assert stmt.select_sql is not None
-                outcome = writer.insert(stmt.target, stmt.select_sql, stmt.columns, statement=stmt.sql)
-            elif stmt.kind == "delete":
-                outcome = writer.delete(stmt.target, stmt.where_sql, statement=stmt.sql)
-            elif stmt.kind == "update":
-                outcome = writer.update(stmt.target, stmt.assignments, stmt.where_sql, statement=stmt.sql)
-            else:
-                outcome = writer.drop(stmt.target, if_exists=stmt.if_exists)
-            result.writes.append(outcome)
+            contents = self.with_products(stmt.sql, txn.tables.base)
+            con, binder = self._target(contents)
+            binder.bind(con, stmt.sql, contents)
+            writer = TableWriter(con, txn, self.resources)
+            try:
+                result.writes.append(self._write_one(writer, stmt))
+            except SandboxError as exc:
+                raise self.sandbox.refusal(exc, stmt.sql) from None
         result.commit = txn.result
+
+    def _write_one(self, writer: TableWriter, stmt: Statement) -> WriteOutcome:
+        assert stmt.target is not None
+        if stmt.kind == "create":
+            return writer.create(
+                stmt.target,
+                stmt.select_sql,
+                column_defs=stmt.column_defs,
+                replace=stmt.replace,
+                if_not_exists=stmt.if_not_exists,
+                partition_by=self.workspace.config.partition_by(stmt.target.split(".")[0]),
+                statement=stmt.sql,
+            )
+        if stmt.kind == "insert":
+            assert stmt.select_sql is not None
+            return writer.insert(stmt.target, stmt.select_sql, stmt.columns, statement=stmt.sql)
+        if stmt.kind == "delete":
+            return writer.delete(stmt.target, stmt.where_sql, statement=stmt.sql)
+        if stmt.kind == "update":
+            return writer.update(stmt.target, stmt.assignments, stmt.where_sql, statement=stmt.sql)
+        return writer.drop(stmt.target, if_exists=stmt.if_exists)
 
     # -- introspection ------------------------------------------------------------------------
 
@@ -300,6 +424,7 @@ class Session:
         if self._products is not None:
             self._products.registry.close()
             self._products = None
+        self._watch.close()
         self.store.close()
 
     def __enter__(self) -> Session:

@@ -1,7 +1,9 @@
 """Run models in DAG order inside one branch transaction: the whole run is one atomic commit.
 
-Independent models run in parallel (up to the profile's `max_parallel_pipelines`), each on its
-own DuckDB cursor; every model reads its upstream models' staged (not yet committed) output.
+Independent models run in parallel (up to the profile's `max_parallel_pipelines`), each in its own
+scope (`Session.scope()`: a cursor with a private catalog for its `layer.table` views, so models
+never rebind each other's views). A model reads exactly the run's base tables plus what its
+upstream models staged (not yet committed), whatever runs beside it.
 If any model fails, nothing is committed and the files written by the run are removed.
 """
 
@@ -29,6 +31,7 @@ from ratatouille_nb.pipeline.templating import RenderContext
 
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.transaction import TableTransaction
+    from ratatouille_nb.engine.scope import Scope
     from ratatouille_nb.engine.session import Session
 
 Event = Callable[[str, ModelRun], None]
@@ -179,7 +182,8 @@ class Runner:
             reset_peak()
         started = time.perf_counter()
         try:
-            outcome = self._materialize(state, model, run)
+            with state.session.scope() as scope:
+                outcome = self._materialize(state, model, run, scope)
             run.operation, run.rows_written, run.rows_updated = outcome
             run.status = "success"
         except RatError as exc:
@@ -193,9 +197,18 @@ class Runner:
 
     # -- one model ----------------------------------------------------------------------------
 
-    def render(self, state: RunState, model: Model, *, incremental: bool, cursor: Any = None) -> str:
-        """Compile a SQL model against the run's current state."""
-        contents = state.txn.contents()
+    def visible(self, state: RunState, model: Model) -> dict[str, TableEntry]:
+        """The tables `model` reads: the run's base commit plus what its upstream models (and it) staged."""
+        ups = self.dag.closure(model.name, "up") | {model.name}
+        written = {t for name in ups if name in self.dag.models for t in self.dag.models[name].produces}
+        with state.txn.lock:
+            base, staged = dict(state.txn.tables.base), dict(state.txn.tables.staged)
+        merged = {**base, **{k: v for k, v in staged.items() if k in written}}
+        return {k: v for k, v in merged.items() if v is not None}
+
+    def render(self, state: RunState, model: Model, *, incremental: bool, scope: Scope | None = None) -> str:
+        """Compile a SQL model against what it may read (`visible`)."""
+        contents = self.visible(state, model)
         by_target = self.project.by_target()
 
         def resolve_ref(key: str) -> str:
@@ -215,11 +228,10 @@ class Runner:
             return self.source_sql(state, rel)
 
         def watermark(column: str) -> Any:
-            if model.target not in contents or cursor is None:
+            if model.target not in contents or scope is None:
                 return ""
-            with state.bind_lock:
-                state.session.bind(model.target, contents)
-            value = scalar(cursor, f'SELECT max("{column}") FROM {model.target}')
+            scope.bind(model.target, contents)
+            value = scalar(scope.cursor, f'SELECT max("{column}") FROM {model.target}')
             return "" if value is None else str(value)
 
         run = _CURRENT_MODEL_RUN.get(None)
@@ -261,25 +273,23 @@ class Runner:
             raise PipelineError(f"source('{relative}'): cannot read '{suffix or 'no extension'}' files", hint=f"supported: {', '.join(LANDING_READERS)}")
         return reader.format(files="'" + path.replace("'", "''") + "'")
 
-    def _materialize(self, state: RunState, model: Model, run: ModelRun) -> tuple[str, int, int]:
+    def _materialize(self, state: RunState, model: Model, run: ModelRun, scope: Scope) -> tuple[str, int, int]:
         from ratatouille_nb.engine.incremental import IncrementalWriter
 
         token = _CURRENT_MODEL_RUN.set(run)
-        cursor = state.session.con.cursor()
+        cursor = scope.cursor
         try:
             writer = IncrementalWriter(cursor, state.txn, state.session.resources, spill_dir=state.session.settings.spill_dir)
             if model.kind == "python":
                 return self._run_python(state, model)
-            contents = state.txn.contents()
+            contents = self.visible(state, model)
             exists = model.target in contents
             incremental = model.materialized == "incremental" and exists and not state.full_refresh
             if incremental:
-                with state.bind_lock:
-                    state.session.bind(model.target, contents)
+                scope.bind(model.target, contents)
                 incremental = bool(scalar(cursor, f"SELECT count(*) > 0 FROM (SELECT 1 FROM {model.target} LIMIT 1)"))
-            sql = self.render(state, model, incremental=incremental, cursor=cursor)
-            with state.bind_lock:
-                state.session.bind(sql, state.session.with_products(sql, state.txn.contents()))
+            sql = self.render(state, model, incremental=incremental, scope=scope)
+            scope.bind(sql, state.session.with_products(sql, self.visible(state, model)))
             if model.materialized == "view":
                 cursor.execute(f"DESCRIBE {sql}")
                 with state.txn.lock:
@@ -298,7 +308,6 @@ class Runner:
                 out = writer.overwrite_partitions(model.target, sql, statement=sql)
             return out.operation, out.rows, out.updated
         finally:
-            cursor.close()
             _CURRENT_MODEL_RUN.reset(token)
 
     def _run_python(self, state: RunState, model: Model) -> tuple[str, int, int]:
