@@ -6,7 +6,8 @@ After its extensions load, every connection that runs user SQL gets
   workspace.yaml, `RAT_READ_PATHS` for one run);
 - `allowed_paths`: exactly the files of the product pins it may read — metadata JSON, manifest list,
   manifests, data and delete files of the pinned snapshot (`iceberg_scan` opens all of them;
-  allowing the table's folder would expose unpublished snapshots);
+  allowing the table's folder would expose unpublished snapshots) — and, the same way, of tables
+  outside its storage root that a ref it reads holds (another workspace's table merged into main);
 - `enable_external_access = false`, then `lock_configuration = true`,
 so DuckDB itself refuses read_parquet, glob, iceberg_scan, read_blob, COPY, ATTACH, LOAD and INSTALL
 anywhere else, and no `SET` can undo it. Another workspace's storage root or folder, the warehouse
@@ -57,7 +58,10 @@ class Protected:
 
 @dataclass(frozen=True)
 class SandboxPolicy:
-    """What one connection may reach; `pins` are the (metadata location, snapshot) pairs whose files are allowed."""
+    """What one connection may reach; `pins` are the (metadata location, snapshot) pairs whose files are allowed.
+
+    `products` names the `products.<name>` keys among them (dropped when a product is revoked).
+    """
 
     directories: tuple[str, ...]
     paths: tuple[str, ...] = ()
@@ -69,6 +73,9 @@ class SandboxPolicy:
 
     def allows_pin(self, entry: TableEntry) -> bool:
         return (entry.metadata_location, entry.snapshot_id) in self.pins
+
+    def in_storage_root(self, entry: TableEntry) -> bool:
+        return _inside(_canonical(entry.metadata_location), self.storage_root.rstrip("/"))
 
     def apply(self, con: duckdb.DuckDBPyConnection) -> None:
         """Restrict `con` to this policy and lock its configuration (run after the extensions load)."""
@@ -179,7 +186,10 @@ def build_policy(
     temp_dir: Path,
     pins: dict[str, list[TableEntry]] | None = None,
 ) -> SandboxPolicy:
-    """The sandbox of `workspace`: its own folders, its read_paths, and the files of `pins` (product name -> entries)."""
+    """The sandbox of `workspace`: its own folders, its read_paths, and the files of `pins`.
+
+    `pins` maps a table key (`products.<name>`, or a foreign `layer.table` of a ref it reads) to entries.
+    """
     places = protected_places(settings, workspace, warehouse)
     storage_root = _canonical(warehouse.location(workspace.prefix))
     holding = next((p for p in places if _inside(p.path, storage_root) and p.path != storage_root), None)
@@ -207,7 +217,7 @@ def build_policy(
         directories=tuple(dict.fromkeys(d.rstrip("/") + "/" for d in directories)),
         paths=tuple(sorted(files)),
         pins=frozenset(keys),
-        products=frozenset(pins or {}),
+        products=frozenset(k.split(".", 1)[1] for k in pins or {} if k.startswith("products.")),
         protected=tuple(places),
         storage_root=storage_root + "/",
         exports=str(exports_dir(workspace)) + "/",

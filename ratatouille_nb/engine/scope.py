@@ -74,6 +74,17 @@ class ViewBinder:
         return sorted(wanted)
 
 
+def referenced(sql: str, contents: dict[str, TableEntry], _depth: int = 0) -> dict[str, TableEntry]:
+    """The entries of `contents` that `sql` names, through the bodies of the views it names."""
+    out = {}
+    for key in {f"{a}.{b}".lower() for a, b in PAIR_RE.findall(sql)} & set(contents):
+        out[key] = contents[key]
+        body = contents[key].view_sql
+        if body is not None and _depth < MAX_VIEW_DEPTH:
+            out.update(referenced(body, contents, _depth + 1))
+    return out
+
+
 def check_bindable(sql: str) -> None:
     """What callers may bind: table keys (`silver.t bronze.x`) or exactly one SELECT."""
     if not _KEYS_RE.match(sql):

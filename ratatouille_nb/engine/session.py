@@ -27,7 +27,7 @@ from ratatouille_nb.engine.errors import SandboxError
 from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
 from ratatouille_nb.engine.result import StatementResult
 from ratatouille_nb.engine.sandbox import RegistryWatch, SandboxPolicy, build_policy, exports_dir
-from ratatouille_nb.engine.scope import CURRENT_SCOPE, PAIR_RE, Scope, ViewBinder, check_bindable, current_scope
+from ratatouille_nb.engine.scope import CURRENT_SCOPE, PAIR_RE, Scope, ViewBinder, check_bindable, current_scope, referenced
 from ratatouille_nb.engine.statements import Statement, check_statement, split_statements
 from ratatouille_nb.errors import RatError, ReferenceNotFoundError, SqlError, TableNotFoundError
 from ratatouille_nb.resources import ResourceConfig, load_profile
@@ -69,7 +69,9 @@ class Session:
         self._binder = ViewBinder(self.warehouse)
         self._policy: SandboxPolicy | None = None
         self._watch = RegistryWatch(self.settings.home / "registry.db")
-        self._extra_pins: dict[str, list[TableEntry]] = {}  # pins read beyond each product's default resolution
+        # Entries whose files the sandbox allows beyond the default product pins: other pins of a
+        # product, tables outside the storage root on a ref this session read (a merge into main).
+        self._extra: dict[str, list[TableEntry]] = {}
         self._scopes = 0
         self._scope_lock = threading.Lock()
         self._products: Any = None  # one registry connection per session, opened on first use
@@ -105,10 +107,10 @@ class Session:
 
         self._watch.changed()  # what the registry holds now is what the policy is built from
         pins = self._readable_pins()
-        for name, entries in self._extra_pins.items():
-            if name in pins:
-                pins[name] = [*pins[name], *entries]
-        self._extra_pins = {k: v for k, v in self._extra_pins.items() if k in pins}
+        readable = set(pins)
+        self._extra = {k: v for k, v in self._extra.items() if not k.startswith("products.") or k in readable}
+        for key, entries in self._extra.items():
+            pins[key] = [*pins.get(key, []), *entries]
         temp = temp_directory(self.resources, self.settings.spill_dir)
         policy = build_policy(self.settings, self.workspace, self.warehouse, temp, pins)
         self._con = connect(self.resources, self.settings.spill_dir, warehouse=self.warehouse, policy=policy)
@@ -116,13 +118,13 @@ class Session:
         self._binder.reset()
 
     def _readable_pins(self) -> dict[str, list[TableEntry]]:
-        """Product name -> the pin this workspace reads it at, for every product it may read."""
+        """`products.<name>` -> the pin this workspace reads it at, for every product it may read."""
         if not (self.settings.home / "registry.db").is_file():
             return {}
         out: dict[str, list[TableEntry]] = {}
         for name in self.products.readable():
             try:
-                out[name] = [self.products.resolve(name).entry]
+                out[f"products.{name}"] = [self.products.resolve(name).entry]
             except RatError:
                 continue  # no release satisfies the subscription: nothing of it is readable
         return out
@@ -134,31 +136,52 @@ class Session:
         self._open()
 
     def sync_sandbox(self, needed: dict[str, TableEntry] | None = None, *, eager: bool = False) -> None:
-        """Apply registry changes before the next statement; `needed` are product entries it reads.
+        """Apply registry changes before the next statement; `needed` are the entries it reads.
 
-        A product no longer readable is dropped from the sandbox at once (reopening the connection);
-        a pin the sandbox lacks is added when a statement needs it, or at once with `eager` (a run
-        start). Never while a scope is open: running models keep the connection they started on.
+        A revoked product (or any registry change, for tables of other workspaces' prefixes) is
+        dropped from the sandbox at once by reopening the connection; files the sandbox lacks are
+        added when a statement needs them, or at once with `eager` (a run's start). Never while a
+        scope is open: running models keep the connection they started on.
         """
-        if self._con is None or self._scopes:
+        if self._scopes:
+            return
+        if self._con is None:  # the connection opens with them (products: with their default pins)
+            for key, entry in (needed or {}).items():
+                if self._reads_foreign_files(entry) and not key.startswith("products."):
+                    self._add_extra(key, entry)
             return
         policy = self.sandbox
         reopen = False
         if self._watch.changed():
-            readable = set(self.products.readable()) if (self.settings.home / "registry.db").is_file() else set()
-            reopen = not policy.products <= readable
-            if eager and not reopen:
-                current = self._readable_pins()
-                reopen = any(not policy.allows_pin(e) for entries in current.values() for e in entries)
-        for key, entry in (needed or {}).items():
-            if key.startswith("products.") and entry.snapshot_id is not None and not policy.allows_pin(entry):
-                self._extra_pins.setdefault(key.split(".", 1)[1], []).append(entry)
+            readable = {f"products.{n}" for n in self.products.readable()} if (self.settings.home / "registry.db").is_file() else set()
+            if not {f"products.{n}" for n in policy.products} <= readable or any(not k.startswith("products.") for k in self._extra):
+                self._extra = {k: v for k, v in self._extra.items() if k in readable}
                 reopen = True
+            elif eager:
+                reopen = any(not policy.allows_pin(e) for entries in self._readable_pins().values() for e in entries)
+        for key, entry in (needed or {}).items():
+            if not self._reads_foreign_files(entry):
+                continue
+            if policy.allows_pin(entry) and not (reopen and not key.startswith("products.")):
+                continue
+            self._add_extra(key, entry)
+            reopen = True
         if reopen:
             self._reopen()
 
+    def _reads_foreign_files(self, entry: TableEntry) -> bool:
+        """Whether DuckDB opens files of `entry` outside the workspace's storage root (a view or an empty table: none)."""
+        if entry.view_sql is not None or entry.snapshot_id is None:
+            return False
+        return not self.warehouse.within(self.workspace.prefix, entry.metadata_location)
+
+    def _add_extra(self, key: str, entry: TableEntry) -> None:
+        entries = self._extra.setdefault(key, [])
+        if entry not in entries:
+            entries.append(entry)
+
     def allow_pins(self, entries: dict[str, TableEntry]) -> None:
-        """Let the connection read these product entries (`products.<name>` -> pin) the session resolved."""
+        """Let the connection read these entries (`products.<name>` or `layer.table` -> entry) the session resolved."""
         self.sync_sandbox(entries)
 
     def ensure_iceberg(self) -> None:
@@ -201,7 +224,7 @@ class Session:
         Readers running beside others bind in their own `scope()` instead.
         """
         check_bindable(sql)
-        self.sync_sandbox()
+        self.sync_sandbox(referenced(sql, contents))
         return self._binder.bind(self.con, sql, contents)
 
     def _target(self, needed: dict[str, TableEntry] | None = None) -> tuple[duckdb.DuckDBPyConnection, ViewBinder]:
@@ -286,7 +309,7 @@ class Session:
             if stmt.kind == "copy":
                 self._check_copy_target(stmt)
             contents = self.with_products(text, self.contents(ref))
-            con, binder = self._target(contents)
+            con, binder = self._target(referenced(text, contents))
             binder.bind(con, text, contents)
             self._run(con, text, contents, ref, result, query=stmt.kind == "query")
         else:
@@ -353,7 +376,7 @@ class Session:
         message = " ".join(stmt.sql.split())
         with self.transaction(message[:500], branch=branch) as txn:
             contents = self.with_products(stmt.sql, txn.tables.base)
-            con, binder = self._target(contents)
+            con, binder = self._target(referenced(stmt.sql, contents))
             binder.bind(con, stmt.sql, contents)
             writer = TableWriter(con, txn, self.resources)
             try:

@@ -96,6 +96,7 @@ class Runner:
         state = RunState(self.session, txn, self.project, full_refresh, dict(variables or {}))
         try:
             self._check_external_refs(names, txn.contents())
+            self.session.allow_pins(self._reads(names, txn.contents()))
             self._execute(state, names, {m.model: m for m in record.models}, on_event)
             failed = [m for m in record.models if m.status == "failed"]
             if failed:
@@ -143,6 +144,16 @@ class Runner:
                         line=_line_of(model, ref),
                         hint="check the name (layer.table or a pipeline name)",
                     )
+
+    def _reads(self, names: list[str], contents: dict[str, TableEntry]) -> dict[str, TableEntry]:
+        """Tables of the branch the selected models name (by ref() or in their SQL): the sandbox must reach them."""
+        from ratatouille_nb.engine.scope import referenced
+
+        out: dict[str, TableEntry] = {}
+        for name in names:
+            model = self.dag.models[name]
+            out.update(referenced(" ".join([model.sql or "", *self.dag.external.get(name, ())]), contents))
+        return out
 
     def _execute(self, state: RunState, names: list[str], runs: dict[str, ModelRun], on_event: Event | None) -> None:
         selected = set(names)
