@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ratatouille_nb.engine.extensions import load_extensions
-from ratatouille_nb.resources import ResourceConfig
+from ratatouille_nb.resources import ResourceConfig, ensure_temp_directory
 
 if TYPE_CHECKING:
     from ratatouille_nb.engine.sandbox import SandboxPolicy
@@ -36,8 +36,7 @@ def connect(
     policy: SandboxPolicy | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB that spills to `spill_dir` instead of exceeding the profile's cap."""
-    temp = temp_directory(resources, spill_dir)
-    temp.mkdir(parents=True, exist_ok=True)
+    temp = ensure_temp_directory(temp_directory(resources, spill_dir))
     con = duckdb.connect(
         config={
             "autoinstall_known_extensions": False,

@@ -30,7 +30,7 @@ from ratatouille_nb.engine.sandbox import RegistryWatch, SandboxPolicy, build_po
 from ratatouille_nb.engine.scope import CURRENT_SCOPE, PAIR_RE, Scope, ViewBinder, check_bindable, current_scope, referenced
 from ratatouille_nb.engine.statements import Statement, check_statement, split_statements
 from ratatouille_nb.errors import RatError, ReferenceNotFoundError, SqlError, TableNotFoundError
-from ratatouille_nb.resources import ResourceConfig, load_profile
+from ratatouille_nb.resources import InvalidResourcesError, ResourceConfig, load_profile
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.storage import Warehouse
 from ratatouille_nb.workspace import Workspace, find_workspace
@@ -43,11 +43,25 @@ if TYPE_CHECKING:
 
 
 def resolve_resources(settings: Settings, workspace: Workspace) -> ResourceConfig:
-    """--profile / RAT_PROFILE wins; otherwise the workspace's profile with its overrides."""
+    """--profile / RAT_PROFILE wins; otherwise the workspace's profile with its overrides.
+
+    A bad override is reported at its line of workspace.yaml.
+    """
     if settings.profile:
         return load_profile(settings.profile)
     res = workspace.config.resources
-    return load_profile(res.profile, res.overrides)
+    try:
+        return load_profile(res.profile, res.overrides)
+    except InvalidResourcesError as exc:
+        from ratatouille_nb.errors import ConfigError
+        from ratatouille_nb.yamlfile import line_for, load_yaml_with_lines
+
+        path = workspace.root / "workspace.yaml"
+        _data, lines = load_yaml_with_lines(path)
+        loc = tuple(exc.loc)
+        candidates = [("resources", "overrides", *loc), ("resources", "overrides", *loc[1:]), ("resources", "profile")]
+        line = next((lines[c] for c in candidates if c in lines), line_for(("resources",), lines))
+        raise ConfigError(f"{path}:{line}: {exc}") from None
 
 
 def warehouse_for(settings: Settings) -> Warehouse:
