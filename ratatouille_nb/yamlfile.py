@@ -15,6 +15,7 @@ from typing import Any
 from ratatouille_nb.errors import ConfigError
 
 Loc = tuple[str | int, ...]
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 @functools.cache
@@ -49,6 +50,8 @@ def _build(node: Any, path: Loc, lines: dict[Loc, int]) -> Any:
     import yaml
 
     lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+        raise _Refused(node.start_mark.line + 1, f"the YAML tag {node.tag} is not allowed", "use plain mappings and lists")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

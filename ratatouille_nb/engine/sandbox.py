@@ -92,9 +92,10 @@ class SandboxPolicy:
             text = str(exc).split("\n")[0].removeprefix("Permission Error: ")
             return SandboxError(f"refused by the SQL sandbox: {text}", statement=statement)
         canonical = _canonical(path)
-        for place in self.protected:
+        for place in sorted(self.protected, key=lambda p: len(p.path), reverse=True):  # the most specific first
             if _inside(canonical, place.path):
-                return SandboxError(f"cannot access '{path}': it is {place.what}", statement=statement, hint=place.hint)
+                how = "it is" if canonical == place.path else "it lies in"
+                return SandboxError(f"cannot access '{path}': {how} {place.what}", statement=statement, hint=place.hint)
         if "://" in path:
             where = f"outside this workspace's storage root {self.storage_root}"
             return SandboxError(f"cannot access '{path}': {where}", statement=statement)

@@ -88,7 +88,7 @@ def referenced(sql: str, contents: dict[str, TableEntry], _depth: int = 0) -> di
 def check_bindable(sql: str) -> None:
     """What callers may bind: table keys (`silver.t bronze.x`) or exactly one SELECT."""
     if not _KEYS_RE.match(sql):
-        check_body(sql, what="the statement")
+        check_body(sql, what="this SQL")
 
 
 class Scope:

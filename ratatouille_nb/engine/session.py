@@ -302,10 +302,16 @@ class Session:
     # -- statements ---------------------------------------------------------------------------
 
     def sql(self, script: str, *, ref: str | None = None) -> StatementResult:
-        """Run one or more statements; each write is its own atomic commit. Returns the last result."""
+        """Run one or more statements; each write is its own atomic commit. Returns the last result.
+
+        Every statement passes the allow-list before the first one runs: a refused one anywhere in
+        the script runs nothing.
+        """
         statements = split_statements(script)
         if not statements:
             raise SqlError("no SQL statement given")
+        for text in statements:
+            check_statement(text)
         result: StatementResult | None = None
         for text in statements:
             result = self.execute(text, ref=ref)

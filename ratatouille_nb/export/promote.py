@@ -171,7 +171,10 @@ def plan_promotion(notebook: Path, workspace: Workspace, *, into: Path | None = 
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        read = read_cell(index, cell.source, set(cell.get("metadata", {}).get("tags", [])))
+        try:
+            read = read_cell(index, cell.source, set(cell.get("metadata", {}).get("tags", [])))
+        except RatError as exc:
+            raise PromoteError(f"cell {index}: {exc}") from None
         if isinstance(read, CellSkip):
             result.skipped.append(read)
         else:

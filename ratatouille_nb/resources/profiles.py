@@ -128,7 +128,7 @@ def _read_profile_file(path: Path) -> dict[str, Any]:
     try:
         data = load_yaml_with_lines(path)[0] or {}
     except ConfigError as exc:
-        raise ProfileError(f"cannot read profile: {exc}") from None
+        raise ProfileError(f"cannot read profile: {exc.args[0]}", hint=exc.hint) from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} must be a mapping")
     resources = dict(data.get("resources") or {})
