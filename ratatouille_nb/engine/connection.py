@@ -1,6 +1,7 @@
 """A DuckDB connection configured by a resource profile: memory cap, threads, spill folder — then locked.
 
-Every extension loads when the connection opens (avro, iceberg, httpfs): once the sandbox is
+The extensions load when the connection opens (avro and iceberg; httpfs too with an S3
+warehouse — locally the sandbox allows no URL, so it would serve nothing): once the sandbox is
 applied no `LOAD` can run, and loading lazily raced between parallel readers. With an S3
 warehouse the S3 secret is created too, so `COPY … TO 's3://…'`, `read_parquet`, `glob()` and
 `iceberg_scan` reach the bucket (path style for endpoints). A `SandboxPolicy` then restricts the
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from ratatouille_nb.engine.extensions import load_extensions
+from ratatouille_nb.engine.extensions import EXTENSIONS, load_extensions
 from ratatouille_nb.resources import ResourceConfig, ensure_temp_directory
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ def connect(
     try:
         # No DuckDB progress bar: in notebooks it renders as a stray widget under every cell.
         con.execute("SET enable_progress_bar = false")
-        load_extensions(con)
         secret = warehouse.duckdb_secret_sql() if warehouse is not None else None
+        load_extensions(con, EXTENSIONS if secret is not None else tuple(e for e in EXTENSIONS if e != "httpfs"))
         if secret is not None:
             con.execute(secret)
         if policy is not None:

@@ -190,3 +190,35 @@ def test_copy_into_exports_works(pair: Pair) -> None:
     exports = pair.b.workspace.root / "exports"
     pair.b.sql(f"COPY (SELECT x FROM silver.mine) TO '{exports}/mine.csv' (HEADER true)")
     assert (exports / "mine.csv").read_text().splitlines() == ["x", "1"]
+
+
+# -- the same on S3 ---------------------------------------------------------------------------
+
+
+def test_s3_prefixes_and_pins_are_enforced(s3_settings: Settings, tmp_path: Path) -> None:
+    from .sandbox_fixtures import make_pair
+
+    made = make_pair(s3_settings, tmp_path, grant=True)
+    try:
+        root = s3_settings.warehouse_root
+        b = made.b
+        assert b.sql("SELECT x FROM silver.mine").relation.fetchone() == (1,)
+        assert b.sql("SELECT count(*) FROM products.orders").relation.fetchone() == (100,)  # allowed_paths on s3://
+        own_table = b.contents()["silver.mine"].metadata_location
+        assert own_table.startswith(f"{root}/b/")
+        with pytest.raises(SandboxError, match="workspace 'a''s storage root"):
+            b.sql(f"SELECT count(*) FROM read_parquet('{root}/a/**/*.parquet')")
+        with pytest.raises(SandboxError, match="the warehouse root"):
+            b.sql(f"SELECT * FROM glob('{root}/**')")
+        made.a.sql("INSERT INTO silver.orders SELECT 1000, 1")
+        newer = made.a.contents()["silver.orders"].metadata_location
+        with pytest.raises(SandboxError, match="workspace 'a''s storage root"):
+            b.sql(f"SELECT count(*) FROM iceberg_scan('{newer}')")
+        # DuckDB checks s3:// prefixes before httpfs folds '..' (measured on 1.5.5): literal dot segments are refused.
+        with pytest.raises(ForbiddenStatementError, match="'..' segment"):
+            b.sql(f"SELECT count(*) FROM read_parquet('{root}/b/../a/silver/orders/data/*/*.parquet')")
+        with pytest.raises(ForbiddenStatementError, match="exports folder"):
+            b.sql(f"COPY (SELECT 1) TO '{root}/b/landing/x.csv'")
+    finally:
+        made.a.close()
+        made.b.close()
