@@ -38,7 +38,7 @@ from ratatouille_nb.engine import sandbox
 from ratatouille_nb.engine.connection import connect
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.settings import Settings
-from ratatouille_nb.workspace import init_workspace
+from ratatouille_nb.workspace import Workspace, init_workspace
 
 COUNTS = (0, 1, 10, 100)
 
@@ -60,6 +60,47 @@ def _publish(owner: Session, index: int) -> None:
     owner.products.publish(table, f"p{index:03d}", "1.0.0", access=[("reader", "read")])
 
 
+def _measure(settings: Settings, reader_ws: Workspace, count: int, repeat: int) -> dict[str, Any]:
+    def open_session() -> Session:
+        s = Session(settings, reader_ws)
+        _ = s.con
+        return s
+
+    def cold() -> None:
+        sandbox._PIN_CACHE.clear()
+        open_session().close()
+
+    def warm() -> None:
+        open_session().close()
+
+    open_cold = _median(cold, repeat)
+    open_warm = _median(warm, repeat)
+    s = open_session()
+    try:
+        unlocked = _median(lambda: connect(s.resources, settings.spill_dir, warehouse=s.warehouse).close(), repeat)
+        reopen = _median(s._reopen, repeat)
+        def statement_run() -> None:
+            s.sql("SELECT 42").relation.fetchall()  # allow-list, registry check, bind, run
+
+        statement = _median(statement_run, repeat * 20)
+        raw = _median(lambda: s.con.execute("SELECT 42").fetchall(), repeat * 20)
+        if count:
+            assert s.sql("SELECT count(*) FROM products.p000").relation.fetchone() == (3000,)
+        return {
+            "readable_products": count,
+            "allowed_paths": len(s.sandbox.paths),
+            "allowed_directories": len(s.sandbox.directories),
+            "open_cold_s": open_cold,
+            "open_warm_s": open_warm,
+            "connect_unlocked_s": unlocked,
+            "reopen_s": reopen,
+            "statement_s": statement,
+            "raw_statement_s": raw,
+        }
+    finally:
+        s.close()
+
+
 def run(repeat: int, workdir: Path) -> dict[str, Any]:
     settings = Settings.from_env(home=str(workdir / "home"))
     owner_ws = init_workspace(workdir / "owner", settings, name="owner")
@@ -72,42 +113,7 @@ def run(repeat: int, workdir: Path) -> dict[str, Any]:
                 _publish(owner, published)
                 published += 1
 
-            def open_session() -> Session:
-                s = Session(settings, reader_ws)
-                _ = s.con
-                return s
-
-            def cold() -> None:
-                sandbox._PIN_CACHE.clear()
-                open_session().close()
-
-            def warm() -> None:
-                open_session().close()
-
-            open_cold = _median(cold, repeat)
-            open_warm = _median(warm, repeat)
-            s = open_session()
-            resources = s.resources
-            unlocked = _median(lambda: connect(resources, settings.spill_dir, warehouse=s.warehouse).close(), repeat)
-            reopen = _median(s._reopen, repeat)
-            statement = _median(lambda: s.sql("SELECT 42").relation.fetchall(), repeat * 20)
-            raw = _median(lambda: s.con.execute("SELECT 42").fetchall(), repeat * 20)
-            if count:
-                assert s.sql("SELECT count(*) FROM products.p000").relation.fetchone() == (3000,)
-            rows.append(
-                {
-                    "readable_products": count,
-                    "allowed_paths": len(s.sandbox.paths),
-                    "allowed_directories": len(s.sandbox.directories),
-                    "open_cold_s": open_cold,
-                    "open_warm_s": open_warm,
-                    "connect_unlocked_s": unlocked,
-                    "reopen_s": reopen,
-                    "statement_s": statement,
-                    "raw_statement_s": raw,
-                }
-            )
-            s.close()
+            rows.append(_measure(settings, reader_ws, count, repeat))
             print(json.dumps(rows[-1]), flush=True)
     return {
         "benchmark": "sandbox",

@@ -97,3 +97,40 @@ class SqlError(RatError):
 
 class UnsupportedStatementError(SqlError):
     """A statement form Ratatouille does not run (e.g. ALTER on an Iceberg table)."""
+
+
+class StoreError(RatError):
+    """A SQLite store under RAT_HOME (catalog.db, registry.db, runs.db) cannot be used; names the file."""
+
+    def __init__(self, message: str, *, path: object = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class StoreCorruptError(StoreError):
+    """The file is not a SQLite database, or its pages are damaged."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock longer than the busy timeout."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer Ratatouille (its schema version is unknown here)."""
+
+
+class CatalogMissingError(StoreError):
+    """catalog.db is gone while RAT_HOME still holds what it described; it is not recreated empty."""
+
+
+class TableMetadataError(CatalogError):
+    """A table's Iceberg metadata file is missing or unreadable (the table is broken, not gone)."""
+
+    def __init__(self, message: str, *, table: str | None = None, location: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.table = table
+        self.location = location
+
+
+class StorageError(RatError):
+    """A warehouse or workspace file could not be read or written (permissions, disk full, missing)."""

@@ -40,6 +40,10 @@ class Settings:
     s3_access_key: str | None = None
     s3_secret_key: str | None = field(default=None, repr=False)
     s3_region: str | None = None
+    nessie_token: str | None = field(default=None, repr=False)
+    """NESSIE_TOKEN: a bearer token sent to an authenticated Nessie server."""
+    user: str | None = None
+    """RAT_USER: the acting principal (else the Jupyter user for REST calls, else the OS login)."""
     read_paths: tuple[str, ...] = ()
 
     @classmethod
@@ -59,6 +63,8 @@ class Settings:
             s3_access_key=overrides.get("s3_access_key") or env.get("S3_ACCESS_KEY") or None,
             s3_secret_key=overrides.get("s3_secret_key") or env.get("S3_SECRET_KEY") or None,
             s3_region=overrides.get("s3_region") or env.get("S3_REGION") or None,
+            user=overrides.get("user") or env.get("RAT_USER") or None,
+            nessie_token=overrides.get("nessie_token") or env.get("NESSIE_TOKEN") or None,
             read_paths=split_paths(overrides.get("read_paths") or env.get("RAT_READ_PATHS") or ""),
         )
 

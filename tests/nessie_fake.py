@@ -562,7 +562,7 @@ class NessieProblem(Exception):
         self.status, self.code, self.message, self.conflicts = status, code, message, conflicts
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
 _ROUTE = re.compile(r"^/api/v2/trees/(?P<ref>[^@]+@[^@/]*|[^/]+)(?P<rest>/history/commit|/history/merge|/history|/entries|/contents)?$")
 _REF_PARSE = re.compile(REF_NAME_PATH_REGEX)
 _RELATIVE = re.compile(RELATIVE_RAW)
@@ -579,8 +579,9 @@ def _conflict(kind: str, key: Key, message: str) -> dict[str, Any]:
 class FakeNessie:
     """A Nessie server on 127.0.0.1 (free port) in a background thread; use as a context manager."""
 
-    def __init__(self, *, validate: bool = True, page_size: int = 50, default_branch: str = "main") -> None:
+    def __init__(self, *, validate: bool = True, page_size: int = 50, default_branch: str = "main", token: str | None = None) -> None:
         self.lock = threading.RLock()
+        self.token = token  # when set, every request must carry `Authorization: Bearer <token>` (else 401)
         self.default_branch = default_branch
         self.page_size = page_size
         self.commits: dict[str, FakeCommit] = {}
@@ -641,6 +642,8 @@ class FakeNessie:
         req = None
         status, payload = 200, None
         try:
+            if self.token is not None and headers.get("Authorization") != f"Bearer {self.token}":
+                raise NessieProblem(401, "UNAUTHORIZED", "authentication required")
             if pattern is None:
                 raise NessieProblem(404, "UNKNOWN", f"no such endpoint: {h.command} {raw_path}")
             if self.validator is not None:

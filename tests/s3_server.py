@@ -107,12 +107,13 @@ def _die_with_parent() -> None:
             pass
 
 
-def start_s3_server(timeout: float = 30.0) -> S3Server:
-    """Start moto_server on a free 127.0.0.1 port and wait until it answers."""
+def start_s3_server(timeout: float = 30.0, *, env: dict[str, str] | None = None) -> S3Server:
+    """Start moto_server on a free 127.0.0.1 port and wait until it answers (`env`: extra settings,
+    e.g. `INITIAL_NO_AUTH_ACTION_COUNT`, after which moto enforces IAM policies)."""
     pytest.importorskip("moto", reason="moto[server] is not installed (it is in the `test` extra)")
     pytest.importorskip("boto3", reason="boto3 (installed with moto) is missing")
     port = _free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION}
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION, **(env or {})}
     process = subprocess.Popen(
         [*_moto_command(), "-H", "127.0.0.1", "-p", str(port)],
         stdin=subprocess.DEVNULL,

@@ -253,16 +253,27 @@ def test_workspace_style_branch_names(rat: Rat, tmp_path: Path) -> None:
     rat.ok("tag", "create", "releases/2024.05", "--from", f"{WS}~1")
     assert rat.count("releases/2024.05") == 1000
 
-    # a workspace whose own branch is nested like that
+    # a registered workspace cannot re-point its branch by editing workspace.yaml
     path = rat.workspace / "workspace.yaml"
-    path.write_text(path.read_text().replace('nessie_branch: "workspace/acme"', 'nessie_branch: "workspace/acme/dev/feature-y"'))
-    out = rat.ok("sql", "CREATE TABLE bronze.y AS SELECT 1 AS y")
-    assert "committed" in out and "on workspace/acme/dev/feature-y" in out
-    listing = rat.ok("branch", "list").splitlines()
-    assert any(line.startswith("*") and "workspace/acme/dev/feature-y" in line for line in listing)
+    original = path.read_text()
+    path.write_text(original.replace('nessie_branch: "workspace/acme"', 'nessie_branch: "workspace/acme/dev/feature-y"'))
+    assert "registered with 'workspace/acme'" in rat.fail("sql", "SELECT 1")
+    path.write_text(original)
+
+    # a new workspace whose own branch is nested like that
+    other = rat.workspace.parent / "nested"
+    other.mkdir()
+    (other / "workspace.yaml").write_text('name: nested\nisolation:\n  nessie_branch: "team/nested/dev/feature-y"\n')
+    nested = Rat(rat.home, other)
+    out = nested.ok("sql", "CREATE TABLE bronze.y AS SELECT 1 AS y")
+    assert "committed" in out and "on team/nested/dev/feature-y" in out
+    listing = nested.ok("branch", "list").splitlines()
+    assert any(line.startswith("*") and "team/nested/dev/feature-y" in line for line in listing)
     # a new workspace branch starts from main, which has never had silver.sales merged into it
-    assert rat.count(table="bronze.y") == 1
-    assert "does not exist" in rat.fail("sql", "SELECT count(*) FROM silver.sales")
+    assert nested.count(table="bronze.y") == 1
+    assert "does not exist" in nested.fail("sql", "SELECT count(*) FROM silver.sales")
+    # and it cannot read acme's branch
+    assert "belongs to workspace 'acme'" in nested.fail("sql", "--branch", WS, "SELECT 1")
     assert rat.count(WS) == 500
 
 

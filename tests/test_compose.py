@@ -202,7 +202,7 @@ def test_minimal_stack_is_the_embedded_default(minimal: dict[str, Any]) -> None:
 
 def test_full_stack_services_ports_and_volumes(full: dict[str, Any]) -> None:
     services = full["services"]
-    assert set(services) == {"minio", "init", "nessie", "jupyter", "dagster"}
+    assert set(services) == {"minio", "init", "nessie", "jupyter", "dagster", "policies", "minio-policies"}
     assert published(services["minio"]) == {9000: 9000, 9001: 9001}
     assert published(services["nessie"]) == {19120: 19120}
     assert published(services["jupyter"]) == {8888: 8889}
@@ -213,7 +213,7 @@ def test_full_stack_services_ports_and_volumes(full: dict[str, Any]) -> None:
     # Dagster is optional: only with `--profile dagster`
     assert services["dagster"]["profiles"] == ["dagster"]
     assert all("profiles" not in s for n, s in services.items() if n != "dagster")
-    assert set(full["volumes"]) == {"minio_data", "nessie_data", "rat_home", "dagster_storage"}
+    assert set(full["volumes"]) == {"minio_data", "nessie_data", "rat_home", "dagster_storage", "policies"}
     for service in services.values():
         for source in mounts(service).values():
             assert source.startswith("./") or source in full["volumes"], f"undeclared volume {source}"
@@ -225,6 +225,11 @@ def test_full_stack_services_ports_and_volumes(full: dict[str, Any]) -> None:
     # `init` makes Nessie's volume writable before Nessie starts on it
     assert mounts(services["init"])["/nessie/data"] == "nessie_data"
     assert services["nessie"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    # the access policies: `rat admin policies` on the shared RAT_HOME, then MinIO creates them
+    assert services["policies"]["command"] == ["rat", "admin", "policies", "--out", "/policies"]
+    assert mounts(services["policies"])["/data/rat"] == "rat_home" and mounts(services["policies"])["/policies"] == "policies"
+    assert services["minio-policies"]["depends_on"]["policies"]["condition"] == "service_completed_successfully"
+    assert "mc admin policy create minio" in services["minio-policies"]["command"][0]
 
 
 @pytest.mark.parametrize("service", RAT_SERVICES)

@@ -265,7 +265,7 @@ def test_sigkill_during_commits_never_corrupts(settings: Settings, workspace: Wo
 
     store = LocalVersionStore(settings.catalog_db)
     try:
-        report = collect_garbage(store, warehouse_for(settings), older_than_seconds=0)
+        report = collect_garbage(store, warehouse_for(settings), older_than_seconds=0, pinned=())
     finally:
         store.close()
     assert report.files_deleted > 0  # the killed writers' files

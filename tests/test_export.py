@@ -46,7 +46,7 @@ def make_notebook(path: Path) -> Path:
 
 def run_notebook_cells(path: Path, settings: Settings, workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     from ratatouille_nb.api import rat
-    from ratatouille_nb.notebook.context import CONTEXT
+    from ratatouille_nb.verbs import session as sessions
 
     monkeypatch.setenv("RAT_HOME", str(settings.home))
     monkeypatch.setenv("RAT_WORKSPACE", str(workspace.root))
@@ -60,11 +60,7 @@ def run_notebook_cells(path: Path, settings: Settings, workspace: Workspace, mon
                     result = shell.run_cell(cell.source)
                 assert result.success, (cell.source, result.error_in_exec)
     finally:
-        if CONTEXT._session is not None:
-            CONTEXT._session.close()
-        CONTEXT._session = None
-        CONTEXT._listeners.clear()
-        rat._session = None
+        sessions.reset()
         InteractiveShell.clear_instance()
 
 

@@ -19,6 +19,7 @@ from ratatouille_nb.engine.rows import one_row
 from ratatouille_nb.engine.session import Session
 from ratatouille_nb.engine.writer import TableWriter
 from ratatouille_nb.settings import Settings
+from ratatouille_nb.verbs.maintenance import session_gc
 from ratatouille_nb.workspace import Workspace
 
 from .conftest import scalar
@@ -97,6 +98,15 @@ def _age(paths: set[str], seconds: float) -> None:
         os.utime(p, (old, old))
 
 
+def _backdate_catalog(settings: Settings, seconds: float) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(settings.catalog_db)
+    with con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'created_at'", (repr(time.time() - seconds),))
+    con.close()
+
+
 @pytest.fixture
 def history(settings: Settings, workspace: Workspace) -> Iterator[Session]:
     """Writes, deletes, replaces, a dropped table, a merged-then-deleted branch, a deleted branch, a tag."""
@@ -160,7 +170,7 @@ def test_gc_deletes_only_unreachable_files(history: Session, settings: Settings)
     reachable = _reachable(s)
     assert len(reachable) >= 12 and any(len(s.store.get_commit(h).parents) == 2 for h in reachable)
 
-    report = collect_garbage(s.store, s.warehouse, older_than_seconds=0)
+    report = session_gc(s, older_than_seconds=0)
 
     assert isinstance(report, GcReport) and not report.dry_run
     after_files = _files(settings)
@@ -187,17 +197,17 @@ def test_gc_deletes_only_unreachable_files(history: Session, settings: Settings)
     # Exactly the data files some reachable commit scans are left.
     assert {f for f in after_files if f.endswith(".parquet")} == _referenced_data_files(s)
 
-    again = collect_garbage(s.store, s.warehouse, older_than_seconds=0)
+    again = session_gc(s, older_than_seconds=0)
     assert again.files_deleted == 0 and again.snapshots_expired == 0 and _files(settings) == after_files
 
 
 def test_dry_run_deletes_nothing(history: Session, settings: Settings) -> None:
     _kill_mid_write(history, "bronze.a")
     before = _files(settings)
-    dry = collect_garbage(history.store, history.warehouse, older_than_seconds=0, dry_run=True)
+    dry = session_gc(history, older_than_seconds=0, dry_run=True)
     assert dry.dry_run and dry.files_deleted > 0 and dry.bytes_freed > 0
     assert _files(settings) == before
-    real = collect_garbage(history.store, history.warehouse, older_than_seconds=0)
+    real = session_gc(history, older_than_seconds=0)
     assert real.deleted == dry.deleted and real.bytes_freed == dry.bytes_freed
     assert real.snapshots_expired == dry.snapshots_expired
 
@@ -210,13 +220,15 @@ def test_recent_files_are_kept_by_default(history: Session, settings: Settings) 
     orphans = _files(settings) - orphan_start
     assert orphans
 
-    report = collect_garbage(s.store, s.warehouse)  # default: older than one hour
+    report = session_gc(s)  # default: older than one hour
     assert report.files_deleted == 0 and set(orphans) <= set(report.too_recent)
     assert _files(settings) == before | orphans
 
     # Once the killed write's files are two hours old, only they go; younger garbage stays.
+    # (The catalog that wrote them is then at least as old: gc refuses files older than their catalog.)
     _age(orphans, 7200)
-    report = collect_garbage(s.store, s.warehouse)
+    _backdate_catalog(settings, 7200)
+    report = session_gc(s)
     assert set(report.deleted) == orphans
     assert _files(settings) == before
     assert scalar(s, "SELECT count(*) FROM bronze.a") == 7 + 2
@@ -258,7 +270,7 @@ def test_non_table_files_are_never_deleted(history: Session, settings: Settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("id\n1\n")
     _age({str(p) for p in landing}, 30 * 86400)
-    report = collect_garbage(history.store, history.warehouse, older_than_seconds=0)
+    report = session_gc(history, older_than_seconds=0)
     assert all(p.is_file() for p in landing)
     assert report.files_ignored == len(landing) and not set(report.deleted) & {str(p) for p in landing}
     assert report.files_deleted > 0  # the table garbage next to them did go
@@ -277,7 +289,7 @@ def test_product_pins_are_roots(session: Session, settings: Settings) -> None:
     session.use_branch(home_branch)
     session.store.delete_reference("release-prep")
 
-    report = collect_garbage(session.store, session.warehouse, older_than_seconds=0)
+    report = session_gc(session, older_than_seconds=0)
     assert report.files_deleted > 0  # the branch's first version of gold.kpis is garbage
     entry = ProductService(session).resolve("kpis").entry
     assert _scan(entry.metadata_location, "count(*), sum(revenue)") == (20, 3900)

@@ -28,6 +28,7 @@ from ratatouille_nb.pipeline.ingest import LEDGER
 from ratatouille_nb.pipeline.runs import RunRecord
 from ratatouille_nb.sampledata import sales_select_sql
 from ratatouille_nb.settings import Settings
+from ratatouille_nb.verbs import session as sessions
 from ratatouille_nb.workspace import Workspace
 
 FILE_ROWS = 400
@@ -252,7 +253,7 @@ def test_ls_and_read_file_outside_a_run_are_confined_too(session: Session, works
         assert rat.ls("landing/*.csv") == ["landing/one.csv"]
         assert rat.read_file("landing/one.csv") == b"x\n1\n"
     finally:
-        rat._session = None
+        sessions.forget()
 
 
 # -- rat.append of every data frame kind ------------------------------------------------------

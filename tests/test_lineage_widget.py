@@ -189,15 +189,14 @@ def test_lineage_magic_returns_the_widget(chain: Session) -> None:
     from IPython.utils.capture import capture_output
     from traitlets.config import Config
 
-    from ratatouille_nb.api import rat
-    from ratatouille_nb.notebook.context import CONTEXT
+    from ratatouille_nb.verbs import session as sessions
 
     no_history = Config()
     no_history.HistoryManager.enabled = False  # its SQLite file would outlive the test's HOME
     InteractiveShell.clear_instance()
     sh = InteractiveShell.instance(config=no_history)
-    previous = CONTEXT._session
-    CONTEXT._session = chain
+    sessions.forget()
+    sessions.use(chain)
     try:
         with capture_output():
             sh.run_cell("%load_ext ratatouille_nb")
@@ -207,9 +206,7 @@ def test_lineage_magic_returns_the_widget(chain: Session) -> None:
         assert isinstance(w, LineageGraphWidget) and w.mode == "column" and w.selected == "gold.revenue"
         assert w.graph["column_edges"]
     finally:
-        CONTEXT._session = previous
-        CONTEXT._listeners.clear()
-        rat._session = None
+        sessions.forget()
         InteractiveShell.clear_instance()
 
 

@@ -627,7 +627,7 @@ def count(session: Session, table: str, ref: str | None = None) -> int:
 
 def test_branch_scenario_on_nessie(nsession: Session, fake: FakeNessie) -> None:
     s = nsession
-    assert isinstance(s.store, NessieVersionStore)
+    assert isinstance(s.store.inner, NessieVersionStore)
     main = s.branch
     assert "/" in main  # workspace branches (`workspace/acme`) exercise Nessie's `name@` path form
     r = s.sql("CREATE TABLE bronze.sales AS SELECT i AS id, i % 7 AS store, i * 1.5 AS amount FROM range(1000) t(i)")

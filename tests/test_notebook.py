@@ -22,8 +22,7 @@ _NO_HISTORY.HistoryManager.enabled = False
 
 @pytest.fixture
 def shell(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    from ratatouille_nb.api import rat
-    from ratatouille_nb.notebook.context import CONTEXT
+    from ratatouille_nb.verbs import session as sessions
     from ratatouille_nb.workspace import init_workspace
 
     ws = init_workspace(tmp_path / "nbws", settings, name="nbws")
@@ -34,11 +33,7 @@ def shell(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     with capture_output():
         sh.run_cell("%load_ext ratatouille_nb")
     yield sh
-    if CONTEXT._session is not None:
-        CONTEXT._session.close()
-    CONTEXT._session = None
-    CONTEXT._listeners.clear()
-    rat._session = None
+    sessions.reset()
     InteractiveShell.clear_instance()
 
 
@@ -105,11 +100,11 @@ def test_errors_render_as_a_message_not_a_traceback(shell: InteractiveShell) -> 
 
 
 def test_branch_magics_and_session_follow(shell: InteractiveShell) -> None:
-    from ratatouille_nb.notebook.context import CONTEXT
+    from ratatouille_nb.verbs import session as sessions
 
     run(shell, "%%rat sql\nCREATE TABLE silver.s AS SELECT i FROM range(100) t(i)")
     run(shell, "%rat branch create dev")
-    assert CONTEXT.session.branch == "dev"
+    assert sessions.current().branch == "dev"
     run(shell, "%%rat sql\nINSERT INTO silver.s SELECT 1000")
     _, out = run(shell, "%rat branch diff workspace/nbws dev")
     assert "+1" in out.outputs[0].data["text/html"]
@@ -121,17 +116,17 @@ def test_branch_magics_and_session_follow(shell: InteractiveShell) -> None:
 
 
 def test_branch_picker_widget_drives_the_session(shell: InteractiveShell) -> None:
-    from ratatouille_nb.notebook.context import CONTEXT
     from ratatouille_nb.notebook.widgets.branches import BranchPicker
+    from ratatouille_nb.verbs import session as sessions
 
     run(shell, "%%rat sql\nCREATE TABLE silver.s AS SELECT i FROM range(10) t(i)")
-    picker = BranchPicker(CONTEXT)
+    picker = BranchPicker()
     picker.new_name.value = "feature"
     picker.create_button.click()
-    assert CONTEXT.session.branch == "feature" and picker.branches.value == "feature"
+    assert sessions.current().branch == "feature" and picker.branches.value == "feature"
     run(shell, "%%rat sql\nINSERT INTO silver.s SELECT 99")
     picker.branches.value = "workspace/nbws"
-    assert CONTEXT.session.branch == "workspace/nbws"
+    assert sessions.current().branch == "workspace/nbws"
     picker.compare.value = "feature"
     diffs = picker.preview()
     assert [(d.table, d.rows_added) for d in diffs] == [("silver.s", 1)]
@@ -143,26 +138,26 @@ def test_branch_picker_widget_drives_the_session(shell: InteractiveShell) -> Non
 
 
 def test_branch_picker_shows_conflicts_per_table(shell: InteractiveShell) -> None:
-    from ratatouille_nb.notebook.context import CONTEXT
     from ratatouille_nb.notebook.widgets.branches import BranchPicker
+    from ratatouille_nb.verbs import session as sessions
 
     run(shell, "%%rat sql\nCREATE TABLE silver.a AS SELECT 1 AS x")
     run(shell, "%rat branch create other")
     run(shell, "%%rat sql\nINSERT INTO silver.a SELECT 2")
     run(shell, "%rat branch workspace/nbws")
     run(shell, "%%rat sql\nDELETE FROM silver.a WHERE x = 1")
-    head = CONTEXT.session.store.get_reference("workspace/nbws").hash
-    picker = BranchPicker(CONTEXT)
+    head = sessions.current().store.get_reference("workspace/nbws").hash
+    picker = BranchPicker()
     picker.compare.value = "other"
     picker.merge("other")
     assert "conflict" in picker.status.value and "silver.a" in picker.status.value
-    assert CONTEXT.session.store.get_reference("workspace/nbws").hash == head
+    assert sessions.current().store.get_reference("workspace/nbws").hash == head
 
 
 def test_product_browser_lists_only_readable_products(shell: InteractiveShell, settings: Settings, tmp_path: Path) -> None:
     from ratatouille_nb.engine.session import Session
-    from ratatouille_nb.notebook.context import CONTEXT
     from ratatouille_nb.notebook.widgets.products import ProductBrowser
+    from ratatouille_nb.verbs import session as sessions
     from ratatouille_nb.workspace import init_workspace
 
     producer = init_workspace(tmp_path / "prod", settings, name="prod")
@@ -170,14 +165,14 @@ def test_product_browser_lists_only_readable_products(shell: InteractiveShell, s
         s.sql("CREATE TABLE gold.kpi AS SELECT 1 AS a")
         s.products.publish("gold.kpi", "open_kpis", "1.0.0", access=[("*", "read")], description="for everyone")
         s.products.publish("gold.kpi", "secret_kpis", "1.0.0")
-    browser = ProductBrowser(CONTEXT, shell=shell)
+    browser = ProductBrowser(shell=shell)
     assert list(browser.listing.options) == ["open_kpis"]
     assert browser.filter("everyone") == ["open_kpis"] and browser.filter("zzz") == []
     browser.filter("")
     info = browser.show("open_kpis")
     assert info["owner"] == "prod" and "a" in browser.detail.value
     browser.subscribe("open_kpis", "^1.0.0", "kpis")
-    assert CONTEXT.session.products.aliases() == {"kpis": "open_kpis"}
+    assert sessions.current().products.aliases() == {"kpis": "open_kpis"}
     text = browser.insert_query("open_kpis")
     assert "FROM products.open_kpis" in text
     result, _ = run(shell, text.split("\n", 1)[1].join(["%%rat sql\n", ""]))
@@ -186,9 +181,9 @@ def test_product_browser_lists_only_readable_products(shell: InteractiveShell, s
 
 def test_run_magic_shows_progress(shell: InteractiveShell) -> None:
     from ratatouille_nb.api import rat
-    from ratatouille_nb.notebook.context import CONTEXT
+    from ratatouille_nb.verbs import session as sessions
 
-    root = CONTEXT.session.workspace.root / "pipelines"
+    root = sessions.current().workspace.root / "pipelines"
     (root / "silver" / "nums.sql").write_text("SELECT i FROM range(10) t(i)\n")
     (root / "gold" / "total.sql").write_text("SELECT sum(i) AS s FROM {{ ref('silver.nums') }}\n")
     result, out = run(shell, "%rat run")

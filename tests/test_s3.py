@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from ratatouille_nb.catalog.diff import diff_refs
-from ratatouille_nb.catalog.gc import collect_garbage
 from ratatouille_nb.engine.session import Session, warehouse_for
 from ratatouille_nb.errors import ConfigError, MergeConflictError
 from ratatouille_nb.pipeline.executor import Runner
@@ -25,6 +24,7 @@ from ratatouille_nb.pipeline.ingest import LEDGER
 from ratatouille_nb.pipeline.runs import RunRecord
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.storage.warehouse import StoragePrefixError, Warehouse
+from ratatouille_nb.verbs.maintenance import session_gc
 from ratatouille_nb.workspace import Workspace, init_workspace
 
 from .s3_server import S3Server
@@ -252,11 +252,16 @@ def test_rat_ls_and_read_file_on_s3(s3_session: Session, s3_workspace: Workspace
     s3_server.put(s3_bucket, f"wh/{s3_workspace.prefix}/landing/a/one.csv", b"x\n1\n")
     s3_server.put(s3_bucket, f"wh/{s3_workspace.prefix}/landing/a/two.csv", b"x\n2\n")
     s3_server.put(s3_bucket, "wh/someone-else/landing/a/three.csv", b"x\n3\n")
+    from ratatouille_nb.verbs import session as sessions
+
     rat.use(s3_session)
-    assert rat.ls("landing/a/*.csv") == ["landing/a/one.csv", "landing/a/two.csv"]
-    assert rat.read_file("landing/a/two.csv") == b"x\n2\n"
-    with pytest.raises(Exception, match="relative"):
-        rat.read_file("../someone-else/landing/a/three.csv")
+    try:
+        assert rat.ls("landing/a/*.csv") == ["landing/a/one.csv", "landing/a/two.csv"]
+        assert rat.read_file("landing/a/two.csv") == b"x\n2\n"
+        with pytest.raises(Exception, match="relative"):
+            rat.read_file("../someone-else/landing/a/three.csv")
+    finally:
+        sessions.forget()
 
 
 # -- isolation by prefix ----------------------------------------------------------------------
@@ -352,9 +357,9 @@ def test_list_files_delete_and_gc_on_s3(s3_session: Session, s3_server: S3Server
     # An orphan (a killed writer's folder) and gc: only unreachable files go, the table still reads.
     orphan = "wh/acme/bronze/t/data/w-0123456789abcdef/part-00000000-0000-0000-0000-000000000000.parquet"
     s3_server.put(s3_bucket, orphan, b"junk")
-    dry = collect_garbage(s.store, wh, older_than_seconds=0, dry_run=True)
+    dry = session_gc(s, older_than_seconds=0, dry_run=True)
     assert f"s3://{s3_bucket}/{orphan}" in dry.deleted
-    report = collect_garbage(s.store, wh, older_than_seconds=0)
+    report = session_gc(s, older_than_seconds=0)
     assert report.files_deleted == dry.files_deleted and report.files_deleted > 0
     assert orphan not in s3_server.keys(s3_bucket)
     assert count(s, "bronze.t") == 50 and count(s, "bronze.t", f"{s.branch}~1") == 100

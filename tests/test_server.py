@@ -352,3 +352,23 @@ def test_shipped_jupyter_config_files() -> None:
     page = json.loads((REPO / "jupyter-config" / "labconfig" / "page_config.d" / "ratatouille_nb.json").read_text())
     assert page["disabledExtensions"]["jupysql-plugin"] is True
     assert os.path.isfile(REPO / "package.json")
+
+
+# -- the principal: REST calls pass the same access checks -----------------------------------
+
+
+def test_rest_calls_are_checked_for_the_principal(api: Api, lakehouse: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A principal who is not a member of the server's workspace gets 403 with one line, everywhere."""
+    monkeypatch.setenv("RAT_USER", "mallory")
+    for method, parts, body in (
+        ("GET", ("session",), None),
+        ("GET", ("branches",), None),
+        ("GET", ("products",), None),
+        ("GET", ("products", "sales_kpis"), None),
+    ):
+        status, payload = api(method, *parts, body=body)
+        assert status == 403, (parts, payload)
+        assert payload["message"] == "principal 'mallory' is not a member of workspace 'acme'"
+        assert "rat workspace grant acme mallory viewer" in payload["hint"]
+    monkeypatch.delenv("RAT_USER")
+    assert api("GET", "session")[0] == 200

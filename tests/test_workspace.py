@@ -126,5 +126,5 @@ def test_shared_prefix_is_refused(settings: Settings, tmp_path: Path) -> None:
     clash = tmp_path / "c"
     clash.mkdir()
     (clash / "workspace.yaml").write_text("name: c\nisolation:\n  s3_prefix: a\n")
-    with pytest.raises(WorkspaceError, match="share its prefix 'a' with workspace 'a'"):
+    with pytest.raises(WorkspaceError, match="the storage prefix 'a' is taken by workspace 'a'"):
         register_workspace(Workspace.load(clash), settings)

@@ -10,9 +10,8 @@ import { API, describeError, requestAPI } from './request';
  * ('' when the kernel has not used `%rat` yet): `%rat branch dev` changes the branch there.
  */
 const KERNEL_EXPRESSION =
-  "(lambda m: '' if m is None or m.CONTEXT._session is None else " +
-  "m.CONTEXT._session.workspace.name + '|' + m.CONTEXT._session.branch)" +
-  "(__import__('sys').modules.get('ratatouille_nb.notebook.context'))";
+  "(lambda m: '' if m is None else m.status_line())" +
+  "(__import__('sys').modules.get('ratatouille_nb.verbs.session'))";
 
 export interface IKernelBranch {
   workspace: string;

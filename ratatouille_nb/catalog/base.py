@@ -98,6 +98,9 @@ class VersionStore(ABC):
     def merge_base(self, a: str, b: str) -> Commit | None:
         """The nearest common ancestor of two commits, if any."""
 
+    def check_commit(self, branch: str) -> None:  # noqa: B027 - optional hook
+        """Raise if a commit to `branch` would be refused, before any file is written for it."""
+
     def contents(self, expr: str) -> dict[str, TableEntry]:
         """The table map at a ref expression."""
         return dict(self.resolve(expr).contents)

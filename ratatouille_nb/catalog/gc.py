@@ -13,8 +13,8 @@ files of a statement still being written (not yet committed) are never touched.
 
 Two guards keep gc to what it owns:
 
-* product releases and refreshes (RAT_HOME/registry.db) pin metadata files that consumers read
-  outside any branch; those pins are roots like branch heads;
+* product releases and refreshes pin metadata files that consumers read outside any branch; the
+  caller passes those pins (`pinned`), and they are roots like branch heads;
 * only files the table machinery writes are candidates: Iceberg metadata/manifest files in a
   `metadata/` folder (pyiceberg's names) and data files in a writer's `data/w-<16 hex>/` folder.
   Anything else under the warehouse root, such as landing files that pipelines ingest
@@ -28,11 +28,9 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.catalog.models import TableEntry
@@ -92,27 +90,6 @@ def is_table_file(path: str) -> bool:
     return any(parts[i] == "data" and _WRITE_DIR_RE.match(parts[i + 1]) for i in range(len(parts) - 2))
 
 
-def product_pins(home: Path) -> list[TableEntry]:
-    """Every metadata file a product release or refresh pins (RAT_HOME/registry.db), read-only."""
-    path = Path(home) / "registry.db"
-    if not path.is_file():
-        return []
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
-    try:
-        out = []
-        for table, snap_col in (("products", "iceberg_snapshot_id"), ("product_refreshes", "snapshot_id")):
-            try:
-                rows = con.execute(f"SELECT metadata_location, {snap_col} FROM {table}").fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    continue
-                raise
-            out += [TableEntry(metadata_location=loc, snapshot_id=snap) for loc, snap in rows if loc]
-        return out
-    finally:
-        con.close()
-
-
 def reachable_commits(store: VersionStore) -> list[str]:
     """Hashes of every commit reachable from any branch or tag head, through all parents."""
     seen: set[str] = set()
@@ -147,7 +124,7 @@ class _LiveSet:
             return
         self._metadata_done.add(location)
         try:
-            meta = read_metadata(self.io, location)
+            meta = read_metadata(self.io, location, key)
         except Exception as exc:
             raise CatalogError(
                 f"gc stopped before deleting anything: cannot read the metadata of table {key} at {location}: {exc}",
@@ -187,36 +164,76 @@ class _LiveSet:
             ) from exc
 
 
+CLOCK_SKEW_SECONDS = 600.0
+"""How much older than the catalog a table file may look (an S3 server's clock against ours)."""
+
+
+def refuse_foreign_warehouse(store: VersionStore, table_files: list[tuple[str, float]]) -> None:
+    """Refuse gc when the catalog cannot be the one that wrote these table files (`(path, mtime)`).
+
+    gc deletes whatever the catalog does not reference, so it must never run against a catalog
+    that lost track of the warehouse: an empty one (catalog.db deleted and recreated), or one
+    created after the oldest table file (recreated, then written to). Nothing is deleted then.
+    """
+    if not table_files:
+        return
+    where = getattr(store, "path", "the catalog")
+    hint = "nothing was deleted; restore catalog.db from a backup (the table files are intact), see `rat doctor`"
+    is_empty = getattr(store, "is_empty", None)
+    if callable(is_empty) and is_empty():
+        raise CatalogError(
+            f"gc refused: the catalog {where} holds no commits, yet the warehouse holds {len(table_files)} table "
+            "file(s); it references none of them, so gc would delete them all",
+            hint=hint,
+        )
+    born = float(getattr(store, "created_at", 0.0) or 0.0)
+    oldest_path, oldest = min(table_files, key=lambda item: item[1])
+    if born and oldest < born - CLOCK_SKEW_SECONDS:
+        older = sum(1 for _path, mtime in table_files if mtime < born - CLOCK_SKEW_SECONDS)
+        raise CatalogError(
+            f"gc refused: the catalog {where} was created at {_when(born)}, after {older} table file(s) of the "
+            f"warehouse were written (the oldest, {oldest_path}, at {_when(oldest)}): it cannot know which are live",
+            hint=hint,
+        )
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
 def collect_garbage(
     store: VersionStore,
     warehouse: Warehouse,
     *,
     older_than_seconds: float = 3600,
     dry_run: bool = False,
-    pinned: Iterable[TableEntry] | None = None,
+    pinned: Iterable[TableEntry],
 ) -> GcReport:
     """Delete every table file no branch, tag or product pin reaches, if older than `older_than_seconds`.
 
-    `pinned` are extra roots; by default the product pins of the registry next to the store
-    (`RAT_HOME/registry.db`). The listing is taken before the live set is computed, so a commit
+    `pinned` are extra roots: every product release and refresh pin (products/registry.py
+    `all_pins`), which consumers read outside any branch. The listing is taken before the live set is computed, so a commit
     landing meanwhile only makes more files live; files written after the listing are never
     considered. A live file that cannot be read stops gc with a `CatalogError` before anything
     is deleted.
     """
     if older_than_seconds < 0:
         raise CatalogError(f"older_than_seconds must be >= 0, got {older_than_seconds}")
+    from ratatouille_nb.catalog.authorized import AuthorizedStore
+
+    if isinstance(store, AuthorizedStore):  # gc sees every workspace's files: an administrator's verb
+        store.policy.require_admin("`rat gc`")
+        store = store.inner
     root = warehouse.location()
     started = time.time()
     listing = [(path, _norm(path), mtime) for path, mtime in warehouse.list_files(root)]
+    refuse_foreign_warehouse(store, [(path, mtime) for path, norm, mtime in listing if is_table_file(norm)])
 
     io = warehouse.file_io()
     live = _LiveSet(io)
     for hash_ in reachable_commits(store):
         for key, entry in sorted(store.get_commit(hash_).contents.items()):
             live.add_entry(key, entry)
-    if pinned is None:
-        store_path = getattr(store, "path", None)
-        pinned = product_pins(Path(store_path).parent) if store_path is not None else []
     for entry in pinned:
         live.add_entry("(product pin)", entry)
 

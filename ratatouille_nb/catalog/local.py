@@ -14,7 +14,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ratatouille_nb.catalog.base import StaleHeadError, VersionStore
@@ -29,11 +29,12 @@ from ratatouille_nb.errors import (
     ReferenceExistsError,
     ReferenceNotFoundError,
 )
+from ratatouille_nb.sqlite_store import Migration, open_sqlite
 
 # Nessie's "no ancestor" hash: the empty root every history starts from.
 ROOT_HASH = "2e1cfa82b035c26cbbbdae632cea070514eb8b773f616aaeaf668e2f0be8f10d"
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS refs (
     name TEXT PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('branch', 'tag')),
@@ -50,6 +51,20 @@ CREATE TABLE IF NOT EXISTS commits (
     operations TEXT NOT NULL
 );
 """
+
+
+def _add_meta(conn: sqlite3.Connection) -> None:
+    """Schema 2: the catalog's birth time, so gc can tell a recreated catalog from the one that wrote the files.
+
+    A catalog that already holds commits predates this version: its birth is unknown, recorded as 0.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    used = conn.execute("SELECT 1 FROM commits WHERE hash != ? LIMIT 1", (ROOT_HASH,)).fetchone()
+    conn.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (repr(0.0 if used else time.time()),))
+
+
+MIGRATIONS: list[Migration] = [_SCHEMA_V1, _add_meta]
+"""catalog.db's schema, step by step (sqlite_store.migrate applies the missing steps on open)."""
 
 
 def current_user() -> str:
@@ -77,16 +92,9 @@ class LocalVersionStore(VersionStore):
     def __init__(self, path: Path, default_branch: str = "main") -> None:
         self.path = Path(path)
         self.default_branch = default_branch
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=60000")
+        self._conn = open_sqlite(self.path, MIGRATIONS)
         self._commit_cache: dict[str, Commit] = {}
         with self._write() as cur:
-            for stmt in _SCHEMA.strip().split(";"):
-                if stmt.strip():
-                    cur.execute(stmt)
             if cur.execute("SELECT 1 FROM commits WHERE hash = ?", (ROOT_HASH,)).fetchone() is None:
                 cur.execute(
                     "INSERT INTO commits VALUES (?, '[]', '', 'root', 0, '{}', '{}')",
@@ -97,18 +105,19 @@ class LocalVersionStore(VersionStore):
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Cursor]:
+    def _write(self) -> AbstractContextManager[sqlite3.Cursor]:
         """One IMMEDIATE transaction: the write lock is taken up front, so CAS checks are exact."""
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        else:
-            cur.execute("COMMIT")
+        return self._conn.write()
+
+    @property
+    def created_at(self) -> float:
+        """When this catalog.db was created (0.0 when it predates schema 2 and so is unknown)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+        return float(row[0]) if row else 0.0
+
+    def is_empty(self) -> bool:
+        """True while no commit but the root exists: nothing was ever written through this catalog."""
+        return self._conn.execute("SELECT 1 FROM commits WHERE hash != ? LIMIT 1", (ROOT_HASH,)).fetchone() is None
 
     def _row_to_commit(self, row: tuple) -> Commit:
         hash_, parents, author, message, created_at, contents, operations = row

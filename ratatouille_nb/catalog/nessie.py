@@ -201,6 +201,11 @@ class NessieVersionStore(VersionStore):
         try:
             config = self._call("GET", "/config")
         except NessieHTTPError as err:
+            if err.status in (401, 403):
+                raise CatalogError(
+                    f"the Nessie server at {self.uri} refused the request ({err.status}): it needs credentials",
+                    hint="set NESSIE_TOKEN to a bearer token Nessie accepts",
+                ) from None
             raise CatalogError(
                 f"{self.uri} does not answer like Nessie's REST API v2 ({err})",
                 hint="NESSIE_URI should be Nessie's API base, e.g. http://host:19120/api/v2",

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyiceberg.catalog import MetastoreCatalog
-from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, TableAlreadyExistsError, ValidationError
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import CommitTableResponse, Table
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 
 from ratatouille_nb.catalog.models import TableEntry
+from ratatouille_nb.errormap import metadata_error
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,8 +36,12 @@ def table_key(identifier: str | Identifier) -> str:
     return ".".join(parts)
 
 
-def read_metadata(io: Any, location: str) -> TableMetadata:
-    return FromInputFile.table_metadata(io.new_input(location))
+def read_metadata(io: Any, location: str, table: str | None = None, *, subject: str | None = None) -> TableMetadata:
+    """Parse one metadata file; a missing or damaged one is a TableMetadataError naming the table and the file."""
+    try:
+        return FromInputFile.table_metadata(io.new_input(location))
+    except (OSError, ValueError, ValidationError) as exc:  # ValueError: not UTF-8 / not JSON at all
+        raise metadata_error(exc, location, table, subject=subject) from exc
 
 
 class BranchTables(MetastoreCatalog):
@@ -83,7 +88,7 @@ class BranchTables(MetastoreCatalog):
         entry = self.entry(key)
         if entry is None:
             raise NoSuchTableError(f"Table does not exist: {key}")
-        metadata = read_metadata(self._io, entry.metadata_location)
+        metadata = read_metadata(self._io, entry.metadata_location, key)
         return Table(
             identifier=tuple(key.split(".")),
             metadata=metadata,

@@ -47,6 +47,7 @@ class TableTransaction:
         author: str = "",
     ) -> None:
         ref = store.get_reference(branch)
+        store.check_commit(branch)  # refuse before any file is written (commit checks again)
         if ref.kind != "branch":
             raise ReferenceNotFoundError(f"'{branch}' is a tag: tags are read-only, write on a branch")
         if ref.protected:  # refuse before any file is written (store.commit checks again, atomically)

@@ -1,7 +1,8 @@
-"""`rat branch …`, `rat tag …` and `rat gc`: git-like verbs over the version store."""
+"""`rat branch …` and `rat tag …`: git-like verbs (ratatouille_nb/verbs/branches.py)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,19 +17,37 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         """Create, list, merge, diff and delete branches."""
 
     @branch.command("list")
+    @click.option("--no-builds", is_flag=True, help="Hide the branches failed builds left (`rat branch prune --builds`).")
     @click.pass_context
-    def branch_list(ctx: click.Context) -> None:
-        """Branches and tags with their heads."""
+    def branch_list(ctx: click.Context, no_builds: bool) -> None:
+        """This workspace's branches and tags (and main) with their heads; build branches are marked."""
         from ratatouille_nb.cli.output import render_table
+        from ratatouille_nb.verbs import branches
 
         with session_factory(ctx) as s:
             rows = []
-            for ref in s.store.list_references():
-                head = s.store.get_commit(ref.hash)
-                mark = "*" if ref.name == s.branch else " "
-                flags = "protected" if ref.protected else ""
-                rows.append((mark, ref.name, ref.kind, ref.hash[:12], head.when.strftime("%Y-%m-%d %H:%M:%S"), len(head.contents), flags))
+            for ref in branches.list_refs(s, builds=not no_builds):
+                flags = ", ".join(f for f, on in (("protected", ref.protected), ("build", ref.build)) if on)
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ref.head_time))
+                rows.append(("*" if ref.current else " ", ref.name, ref.kind, ref.hash[:12], when, ref.tables, flags))
             render_table(["", "name", "kind", "head", "time (UTC)", "tables", ""], rows)
+
+    @branch.command("prune")
+    @click.option("--builds", is_flag=True, required=True, help="Remove the branches failed builds kept for inspection.")
+    @click.option("--older-than", "older_than", default="0", show_default=True, help="Only builds older than this (30m, 1h, 7d).")
+    @click.option("--dry-run", is_flag=True, help="List what would be removed.")
+    @click.pass_context
+    def branch_prune(ctx: click.Context, builds: bool, older_than: str, dry_run: bool) -> None:
+        """Remove leftover build branches (`<branch>/build/<id>`)."""
+        from ratatouille_nb.cli.maintenance import parse_duration
+        from ratatouille_nb.verbs import branches
+
+        with session_factory(ctx) as s:
+            pruned = branches.prune_builds(s, older_than_seconds=parse_duration(older_than), dry_run=dry_run)
+            for name in pruned:
+                click.echo(f"{'would delete' if dry_run else 'deleted'} {name}")
+            if not pruned:
+                click.echo("no build branches to prune")
 
     @branch.command("create")
     @click.argument("name")
@@ -36,8 +55,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def branch_create(ctx: click.Context, name: str, from_ref: str | None) -> None:
         """Create branch NAME: zero-copy, O(number of tables)."""
+        from ratatouille_nb.verbs import branches
+
         with session_factory(ctx) as s:
-            ref = s.store.create_reference(name, "branch", from_ref or s.branch)
+            ref = branches.create(s, name, from_ref=from_ref)
             click.echo(f"created branch '{name}' at {ref.hash[:12]} (from {from_ref or s.branch})")
 
     @branch.command("delete")
@@ -45,25 +66,23 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def branch_delete(ctx: click.Context, name: str) -> None:
         """Delete branch NAME (its commits stay until `rat gc`)."""
-        from ratatouille_nb.errors import CatalogError
+        from ratatouille_nb.verbs import branches
 
         with session_factory(ctx) as s:
-            if name == s.branch:
-                raise CatalogError(f"cannot delete '{name}': it is the current branch", hint="switch with --branch first")
-            if s.store.get_reference(name).kind != "branch":
-                raise CatalogError(f"'{name}' is a tag, not a branch", hint=f"delete it with `rat tag delete {name}`")
-            s.store.delete_reference(name)
+            branches.delete(s, name)
             click.echo(f"deleted branch '{name}'")
 
     @branch.command("merge")
     @click.argument("source")
-    @click.option("--into", "target", help="Target branch (default: the workspace branch).")
+    @click.option("--into", "target", help="Target branch (default: the current branch, i.e. the workspace branch unless --branch/RAT_BRANCH).")
     @click.option("--message", "-m", help="Merge commit message.")
     @click.pass_context
     def branch_merge(ctx: click.Context, source: str, target: str | None, message: str | None) -> None:
         """Merge SOURCE into the target: fast-forward, merge commit, or a conflict naming tables."""
+        from ratatouille_nb.verbs import branches
+
         with session_factory(ctx) as s:
-            result = s.store.merge(source, target or s.branch, message=message)
+            result = branches.merge(s, source, into=target, message=message)
             if result.kind == "up-to-date":
                 click.echo(f"'{result.target}' already contains '{source}'")
                 return
@@ -78,11 +97,11 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def branch_diff(ctx: click.Context, from_ref: str, to_ref: str, fmt: str) -> None:
         """Per table: added/removed/changed, rows added/removed, schema changes."""
-        from ratatouille_nb.catalog.diff import diff_refs
         from ratatouille_nb.cli.output import render_table
+        from ratatouille_nb.verbs import branches
 
         with session_factory(ctx) as s:
-            diffs = diff_refs(s.store, s.warehouse, from_ref, to_ref)
+            diffs = branches.diff(s, from_ref, to_ref)
             if fmt == "json":
                 import json
 
@@ -111,8 +130,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def branch_log(ctx: click.Context, ref: str | None, limit: int) -> None:
         """Commits from REF backwards (default: the workspace branch)."""
+        from ratatouille_nb.verbs import branches
+
         with session_factory(ctx) as s:
-            commits = s.store.log(ref or s.branch, limit=limit)
+            commits = branches.log(s, ref, limit=limit)
             if not commits:
                 click.echo("no commits yet")
             for c in commits:
@@ -127,9 +148,11 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.option("--off", is_flag=True, help="Allow direct writes again.")
     @click.pass_context
     def branch_protect(ctx: click.Context, name: str, off: bool) -> None:
-        """Protect NAME so only merges change it."""
+        """Protect NAME so only merges (by an owner) change it and it cannot be deleted."""
+        from ratatouille_nb.verbs import branches
+
         with session_factory(ctx) as s:
-            s.store.set_protected(name, not off)
+            branches.protect(s, name, not off)
             click.echo(f"branch '{name}' is {'no longer ' if off else ''}protected")
 
     @cli.group()
@@ -142,18 +165,18 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def tag_create(ctx: click.Context, name: str, from_ref: str | None) -> None:
         """Tag the commit FROM resolves to."""
+        from ratatouille_nb.verbs import branches
+
         with session_factory(ctx) as s:
-            ref = s.store.create_reference(name, "tag", from_ref or s.branch)
+            ref = branches.tag(s, name, from_ref=from_ref)
             click.echo(f"created tag '{name}' at {ref.hash[:12]}")
 
     @tag.command("delete")
     @click.argument("name")
     @click.pass_context
     def tag_delete(ctx: click.Context, name: str) -> None:
-        from ratatouille_nb.errors import CatalogError
+        from ratatouille_nb.verbs import branches
 
         with session_factory(ctx) as s:
-            if s.store.get_reference(name).kind != "tag":
-                raise CatalogError(f"'{name}' is a branch, not a tag", hint=f"delete it with `rat branch delete {name}`")
-            s.store.delete_reference(name)
+            branches.delete(s, name, kind="tag")
             click.echo(f"deleted tag '{name}'")

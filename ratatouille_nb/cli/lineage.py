@@ -34,8 +34,8 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     ) -> None:
         """Lineage of the workspace's tables: the whole graph, or MODEL (pipeline name or layer.table)
         with its upstream and downstream."""
-        from ratatouille_nb.lineage import LineageError, build_lineage, producing_run
-        from ratatouille_nb.lineage import lineage as lineage_of
+        from ratatouille_nb.lineage import LineageError
+        from ratatouille_nb.verbs import lineage as lineage_verbs
 
         if snapshot is not None and not show_run:
             raise LineageError("--snapshot goes with --run", hint="e.g. `rat lineage silver.sales --run --snapshot 123`")
@@ -43,11 +43,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
             if show_run:
                 if model is None:
                     raise LineageError("--run needs a MODEL (pipeline name or layer.table)")
-                table = build_lineage(s, ref=branch).resolve(model)
-                found = producing_run(s, table, snapshot, ref=branch)
+                table, found = lineage_verbs.producer(s, model, snapshot=snapshot, ref=branch)
                 _echo_run(table, snapshot, found, fmt, branch or s.branch)
                 return
-            graph = lineage_of(s, model, direction, columns, ref=branch)
+            graph = lineage_verbs.graph(s, model, direction=direction, columns=columns, ref=branch)
             click.echo(graph.render(fmt, columns=columns), nl=False)
 
 

@@ -39,9 +39,13 @@ def _settings(ctx: click.Context, **extra: Any) -> Any:
 
 
 def _session(ctx: click.Context, **extra: Any) -> Any:
-    from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.verbs.session import open_session
 
-    return Session(_settings(ctx, **extra))
+    opts = {**ctx.obj["opts"], **{k: v for k, v in extra.items() if v is not None}}
+    return open_session(**opts)
+
+
+
 
 
 @click.group(cls=RatGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,32 +71,35 @@ def cli(ctx: click.Context, home: str | None, workspace: str | None, profile: st
 @click.option("--description", default="", help="One line about the workspace.")
 @click.pass_context
 def init(ctx: click.Context, path: Path, name: str | None, description: str) -> None:
-    """Scaffold a workspace at PATH (workspace.yaml, pipelines/, macros/, schemas/, notebooks/)."""
-    from ratatouille_nb.workspace import init_workspace
+    """Scaffold a workspace at PATH (workspace.yaml, pipelines/, macros/, schemas/, notebooks/); you own it."""
+    from ratatouille_nb.verbs import workspaces
 
     started = time.perf_counter()
-    ws = init_workspace(path, _settings(ctx), name=name, description=description)
+    ws = workspaces.init(_settings(ctx), path, name=name, description=description)
     click.echo(f"created workspace '{ws.name}' in {ws.root} ({time.perf_counter() - started:.2f}s)")
     click.echo(f"  branch: {ws.branch}\n  storage prefix: {ws.prefix}")
 
 
 @cli.group()
 def workspace() -> None:
-    """List, create and show workspaces."""
+    """List, create, show and move workspaces; manage their members."""
 
 
 @workspace.command("list")
 @click.pass_context
 def workspace_list(ctx: click.Context) -> None:
-    """Workspaces known under RAT_HOME."""
+    """Workspaces known under RAT_HOME, with their owner and your role."""
     from ratatouille_nb.cli.output import render_table
-    from ratatouille_nb.workspace import list_workspaces
+    from ratatouille_nb.verbs import workspaces
 
-    records = list_workspaces(_settings(ctx))
-    if not records:
+    lines = workspaces.listing(_settings(ctx))
+    if not lines:
         click.echo("no workspaces yet: create one with `rat workspace create NAME`")
         return
-    render_table(["name", "branch", "prefix", "path"], [(r.name, r.branch, r.prefix, r.path) for r in records])
+    render_table(
+        ["name", "branch", "prefix", "owner", "your role", "path"],
+        [(w.record.name, w.record.branch, w.record.prefix, w.record.owner or "-", w.role or "-", w.record.path) for w in lines],
+    )
 
 
 @workspace.command("create")
@@ -101,10 +108,9 @@ def workspace_list(ctx: click.Context) -> None:
 @click.pass_context
 def workspace_create(ctx: click.Context, name: str, description: str) -> None:
     """Create workspace NAME under RAT_HOME/workspaces."""
-    from ratatouille_nb.workspace import init_workspace
+    from ratatouille_nb.verbs import workspaces
 
-    settings = _settings(ctx)
-    ws = init_workspace(settings.workspaces_dir / name, settings, name=name, description=description)
+    ws = workspaces.create(_settings(ctx), name, description=description)
     click.echo(f"created workspace '{ws.name}' in {ws.root} (branch {ws.branch})")
 
 
@@ -116,6 +122,7 @@ def workspace_show(ctx: click.Context) -> None:
         r = s.resources
         rows = [
             ("name", s.workspace.name),
+            ("you", f"{s.principal} ({s.access.role() or 'no role'})"),
             ("folder", str(s.workspace.root)),
             ("branch", s.branch),
             ("storage root", s.warehouse.location(s.workspace.prefix)),
@@ -125,6 +132,113 @@ def workspace_show(ctx: click.Context) -> None:
         ]
         for k, v in rows:
             click.echo(f"{k:>13}: {v}")
+
+
+@workspace.command("move")
+@click.argument("name")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def workspace_move(ctx: click.Context, name: str, path: Path) -> None:
+    """Point registered workspace NAME at its new folder PATH (owners only)."""
+    from ratatouille_nb.verbs import workspaces
+
+    record = workspaces.move(_settings(ctx), name, path)
+    click.echo(f"workspace '{name}' is now at {record.path}")
+
+
+@workspace.command("members")
+@click.argument("name", required=False)
+@click.pass_context
+def workspace_members(ctx: click.Context, name: str | None) -> None:
+    """Members of workspace NAME (default: the current workspace) and their roles."""
+    from ratatouille_nb.cli.output import render_table
+    from ratatouille_nb.verbs import workspaces
+
+    settings = _settings(ctx)
+    if name is None:
+        from ratatouille_nb.workspace import find_workspace
+
+        name = find_workspace(settings).name
+    rows = workspaces.members(settings, name)
+    render_table(["principal", "role", "granted by", "granted (UTC)"], [
+        (m.principal, m.role, m.granted_by or "-", time.strftime("%Y-%m-%d %H:%M", time.gmtime(m.granted_at))) for m in rows
+    ])
+
+
+@workspace.command("grant")
+@click.argument("name")
+@click.argument("principal")
+@click.argument("role", type=click.Choice(["viewer", "editor", "owner"]))
+@click.pass_context
+def workspace_grant(ctx: click.Context, name: str, principal: str, role: str) -> None:
+    """Give PRINCIPAL the ROLE in workspace NAME (owners of NAME, or administrators)."""
+    from ratatouille_nb.verbs import workspaces
+
+    workspaces.grant(_settings(ctx), name, principal, role)
+    click.echo(f"{principal} is {role} of workspace '{name}'")
+
+
+@workspace.command("revoke")
+@click.argument("name")
+@click.argument("principal")
+@click.pass_context
+def workspace_revoke(ctx: click.Context, name: str, principal: str) -> None:
+    """Remove PRINCIPAL from workspace NAME."""
+    from ratatouille_nb.verbs import workspaces
+
+    removed = workspaces.revoke(_settings(ctx), name, principal)
+    click.echo(f"{principal} removed from workspace '{name}'" if removed else f"{principal} was not a member of '{name}'")
+
+
+@cli.group()
+def admin() -> None:
+    """RAT_HOME's administrators (they own `main` and run `rat gc`)."""
+
+
+@admin.command("list")
+@click.pass_context
+def admin_list(ctx: click.Context) -> None:
+    """The administrators of this RAT_HOME."""
+    from ratatouille_nb.verbs import workspaces
+
+    for name in workspaces.admins(_settings(ctx)):
+        click.echo(name)
+
+
+@admin.command("add")
+@click.argument("principal")
+@click.pass_context
+def admin_add(ctx: click.Context, principal: str) -> None:
+    """Make PRINCIPAL an administrator (administrators only)."""
+    from ratatouille_nb.verbs import workspaces
+
+    workspaces.add_admin(_settings(ctx), principal)
+    click.echo(f"{principal} is an administrator")
+
+
+@admin.command("remove")
+@click.argument("principal")
+@click.pass_context
+def admin_remove(ctx: click.Context, principal: str) -> None:
+    """Remove PRINCIPAL from the administrators (the last one stays)."""
+    from ratatouille_nb.verbs import workspaces
+
+    removed = workspaces.remove_admin(_settings(ctx), principal)
+    click.echo(f"{principal} is no longer an administrator" if removed else f"{principal} was not an administrator")
+
+
+@admin.command("policies")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("policies"), show_default=True)
+@click.pass_context
+def admin_policies(ctx: click.Context, out: Path) -> None:
+    """Write one S3 policy per workspace (s3/NAME.json) and Nessie authorization rules (nessie/authorization.properties)."""
+    from ratatouille_nb.verbs import workspaces
+
+    built, written = workspaces.policies(_settings(ctx), out)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not built.s3:
+        click.echo("no S3 policies: the warehouse is local (set RAT_WAREHOUSE=s3://… on the full stack)")
 
 
 # -- SQL and tables ---------------------------------------------------------------------------
@@ -139,9 +253,10 @@ def workspace_show(ctx: click.Context) -> None:
 def sql(ctx: click.Context, statement: str, branch: str | None, fmt: str, limit: int) -> None:
     """Run SQL: DuckDB SELECTs over layer.table names; writes are atomic commits on the branch."""
     from ratatouille_nb.cli.output import write_result
+    from ratatouille_nb.verbs import sql as sql_verbs
 
     with _session(ctx) as s:
-        result = s.sql(statement, ref=branch)
+        result = sql_verbs.sql(s, statement, ref=branch)
         write_result(result, fmt, limit if fmt == "table" else None)
 
 
@@ -155,10 +270,11 @@ def tables(ctx: click.Context, branch: str | None, fmt: str) -> None:
         ctx.obj["tables_branch"] = branch
         return
     from ratatouille_nb.cli.output import render_table
+    from ratatouille_nb.verbs import sql as sql_verbs
 
     with _session(ctx) as s:
         ref = branch or s.branch
-        stats = [s.table_stats(k, ref) for k in sorted(s.contents(ref))]
+        stats = sql_verbs.tables(s, ref)
         if fmt == "json":
             import json
 
@@ -169,8 +285,15 @@ def tables(ctx: click.Context, branch: str | None, fmt: str) -> None:
             return
         render_table(
             ["table", "rows", "files", "size", "snapshots"],
-            [(t["table"], f"{t['rows']:,}", t["files"], _size(t["size_bytes"]), t["snapshots"]) for t in stats],
+            [
+                (t["table"], "BROKEN", "-", "-", "-") if t["kind"] == "broken"
+                else (t["table"], f"{t['rows']:,}", t["files"], _size(t["size_bytes"]), t["snapshots"])
+                for t in stats
+            ],
         )
+        for t in stats:
+            if t["kind"] == "broken":
+                click.echo(f"broken: {t['error']}\n  hint: {t['hint']}", err=True)
 
 
 @tables.command("show")
@@ -180,9 +303,10 @@ def tables(ctx: click.Context, branch: str | None, fmt: str) -> None:
 def tables_show(ctx: click.Context, table: str, branch: str | None) -> None:
     """Schema, rows and snapshots of one table."""
     from ratatouille_nb.cli.output import render_table
+    from ratatouille_nb.verbs import sql as sql_verbs
 
     with _session(ctx) as s:
-        t = s.table_stats(table, branch or ctx.obj.get("tables_branch"))
+        t = sql_verbs.table(s, table, branch or ctx.obj.get("tables_branch"))
         click.echo(f"{t['table']}  rows {t['rows']:,}  files {t['files']}  size {_size(t['size_bytes'])}  snapshots {t['snapshots']}")
         if t["partition_by"]:
             click.echo(f"partitioned by: {', '.join(t['partition_by'])}")
@@ -214,6 +338,9 @@ _register_lineage(cli, _session, _settings)
 from ratatouille_nb.cli.pipelines import register as _register_pipelines  # noqa: E402
 
 _register_pipelines(cli, _session, _settings)
+from ratatouille_nb.cli.doctor import register as _register_doctor  # noqa: E402
+
+_register_doctor(cli, _session, _settings)
 
 
 @cli.command()

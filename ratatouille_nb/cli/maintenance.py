@@ -53,22 +53,19 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.option("--verbose", "-v", is_flag=True, help="List every file deleted (or that would be).")
     @click.pass_context
     def gc(ctx: click.Context, older_than: str, dry_run: bool, verbose: bool) -> None:
-        """Delete table files no branch, tag or product reaches: old versions, deleted branches, killed writes."""
-        from ratatouille_nb.catalog import open_store
-        from ratatouille_nb.catalog.gc import collect_garbage
-        from ratatouille_nb.catalog.local import LocalVersionStore
-        from ratatouille_nb.engine.session import warehouse_for
-        from ratatouille_nb.errors import CatalogError
+        """Delete table files no branch, tag or product reaches: old versions, deleted branches, killed writes.
+
+        An administrator's verb (`rat admin list`): it sees every workspace's files.
+        """
+        from ratatouille_nb.verbs import maintenance
 
         seconds = parse_duration(older_than)
         settings = settings_factory(ctx)
-        store = open_store(settings)
-        try:
-            if not isinstance(store, LocalVersionStore):
-                raise CatalogError(f"`rat gc` supports the local catalog only, not '{settings.catalog}'")
-            report = collect_garbage(store, warehouse_for(settings), older_than_seconds=seconds, dry_run=dry_run)
-        finally:
-            store.close()
+        if settings.catalog != "local":
+            from ratatouille_nb.errors import CatalogError
+
+            raise CatalogError(f"`rat gc` supports the local catalog only, not '{settings.catalog}'")
+        report = maintenance.gc(settings, older_than_seconds=seconds, dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"
         if verbose:
             for path in report.deleted:

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import Any
 
 import click
 
+from ratatouille_nb.textable import render_table
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str] | None = None) -> None:
-    """Plain aligned columns (no box drawing: it copies cleanly into tickets and notes)."""
-    out = out or sys.stdout
-    text_rows = [[_cell(v) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in text_rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
-    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip() + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for row in text_rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() + "\n")
+__all__ = ["render_table", "write_result"]
 
 
 def _json_default(value: Any) -> Any:

@@ -83,22 +83,26 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         SELECTORs follow dbt: name, +name, name+, layer:silver, tag:x (default: every model).
         """
         from ratatouille_nb.pipeline.errors import ModelRunError
-        from ratatouille_nb.pipeline.executor import Runner
+        from ratatouille_nb.verbs import pipelines
 
         values = parse_vars(variables)
         started = time.perf_counter()
         with session_factory(ctx) as s:
             target_branch = branch or s.branch
-            runner = Runner(s)
-            total = len(runner.dag.select(list(selectors)))
+            runner = pipelines.runner(s)
+            total = len(pipelines.plan(s, selectors, using=runner))
             if total == 0:
                 click.echo(f"no models in {s.workspace.root / 'pipelines'}")
                 return
             click.echo(f"running {total} model(s) on '{target_branch}'")
             on_event = _progress_printer(total)
 
-            record = runner.run(list(selectors), full_refresh=full_refresh, variables=values, branch=target_branch, on_event=on_event)
+            record = pipelines.run(
+                s, selectors, full_refresh=full_refresh, variables=values, branch=target_branch, on_event=on_event, using=runner
+            )
             elapsed = time.perf_counter() - started
+            if record.history_error:
+                click.echo(f"warning: {record.history_error}", err=True)
             if record.status != "success":
                 failed = next((m for m in record.models if m.status == "failed"), None)
                 ok = sum(1 for m in record.models if m.status == "success")
@@ -107,7 +111,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
                     failed.model if failed else "?",
                     (failed.error if failed else record.error) or "unknown error",
                     hint=f"the run committed nothing: branch '{target_branch}' is unchanged",
-                )
+                ) from (failed.exception if failed else None)
             rows = sum(m.rows_written for m in record.models)
             updated = sum(m.rows_updated for m in record.models)
             peak = max((m.peak_rss_mb for m in record.models), default=0.0)
@@ -131,12 +135,12 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         """
         from ratatouille_nb.cli.output import render_table
         from ratatouille_nb.pipeline.errors import TestFailure
-        from ratatouille_nb.pipeline.quality import blocking, run_selected_tests
+        from ratatouille_nb.verbs import pipelines
 
         started = time.perf_counter()
         with session_factory(ctx) as s:
-            ref = branch or s.branch
-            results = run_selected_tests(s, list(selectors), ref=branch)
+            report = pipelines.test(s, selectors, ref=branch)
+            ref, results = report.ref, report.results
             if not results:
                 click.echo(f"no tests in the selected models on '{ref}'")
                 return
@@ -168,7 +172,7 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
                 f"{len(results)} test(s) on '{ref}': {counts['pass']} passed, {counts['warn']} warned, "
                 f"{counts['fail']} failed, {counts['error']} errored  ({time.perf_counter() - started:.2f}s)"
             )
-            bad = blocking(results)
+            bad = report.blocking
             if bad:
                 raise TestFailure(
                     f"{len(bad)} error-level test(s) failed or errored: "
@@ -183,15 +187,16 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def build_cmd(ctx: click.Context, selectors: tuple[str, ...], full_refresh: bool, variables: tuple[str, ...]) -> None:
         """Run + test on a temporary branch; merge into the workspace branch only if every error-level test passes."""
-        from ratatouille_nb.pipeline.build import build
         from ratatouille_nb.pipeline.errors import TestFailure
-        from ratatouille_nb.pipeline.executor import Runner
+        from ratatouille_nb.verbs import pipelines
 
         with session_factory(ctx) as s:
-            runner = Runner(s)
-            total = len(runner.dag.select(list(selectors)))
+            runner = pipelines.runner(s)
+            total = len(pipelines.plan(s, selectors, using=runner))
             click.echo(f"building {total} model(s) for '{s.branch}' on a temporary branch")
-            result = build(s, list(selectors), full_refresh=full_refresh, variables=parse_vars(variables), on_event=_progress_printer(total), runner=runner)
+            result = pipelines.build(
+                s, selectors, full_refresh=full_refresh, variables=parse_vars(variables), on_event=_progress_printer(total), using=runner
+            )
             if result.tests:
                 passed = sum(t.status == "pass" for t in result.tests)
                 click.echo(f"tests: {passed} passed, {len(result.tests) - passed} not passing")
@@ -215,10 +220,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def promote_cmd(ctx: click.Context, notebook: Path, into: Path | None, force: bool, dry_run: bool) -> None:
         """Export a notebook's %%rat sql and ingestion cells into pipeline files."""
-        from ratatouille_nb.export import promote
+        from ratatouille_nb.verbs import promote
 
         with session_factory(ctx) as s:
-            result = promote(notebook, s.workspace, into=into, force=force, dry_run=dry_run, session=s)
+            result = promote.promote(s, notebook, into=into, force=force, dry_run=dry_run)
             for f in result.files:
                 rel = f.path.relative_to(s.workspace.root)
                 click.echo(f"{'would write' if dry_run else f.status:>11}  {rel}  (cell {f.cell})")

@@ -18,18 +18,6 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s ago"
 
 
-def _access(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    from ratatouille_nb.products.errors import ProductError
-
-    out = []
-    for item in values:
-        workspace, sep, level = item.partition(":")
-        if not sep or not workspace or not level:
-            raise ProductError(f"--access takes WORKSPACE:LEVEL (e.g. analytics:read), not '{item}'")
-        out.append((workspace, level))
-    return out
-
-
 def register(cli: click.Group, session_factory: Callable[..., Any], settings_factory: Callable[..., Any]) -> None:
     """Attach the products group to the root CLI."""
 
@@ -42,18 +30,23 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     def products_list(ctx: click.Context) -> None:
         """Products this workspace may read."""
         from ratatouille_nb.cli.output import render_table
+        from ratatouille_nb.verbs import products as product_verbs
 
         with session_factory(ctx) as s:
-            svc = s.products
-            rows = []
-            for name in svc.readable():
-                info = svc.show(name)
+            rows, broken = [], []
+            for info in product_verbs.listing(s):
+                name = info["name"]
+                if info["broken"]:
+                    broken.append(info["broken"])
                 latest = info["versions"][-1]["version"]
-                rows.append((name, latest, info["owner"], info["access"], _age(info["freshness_seconds"]), (info["description"] or "")[:50]))
+                freshness = "BROKEN" if info["broken"] else _age(info["freshness_seconds"])
+                rows.append((name, latest, info["owner"], info["access"], freshness, (info["description"] or "")[:50]))
             if not rows:
                 click.echo("no products visible to this workspace")
                 return
             render_table(["product", "latest", "owner", "access", "freshness", "description"], rows)
+            for message in broken:
+                click.echo(f"broken: {message}", err=True)
 
     @products.command("show")
     @click.argument("name")
@@ -61,9 +54,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     def products_show(ctx: click.Context, name: str) -> None:
         """Versions, schema, owner, grants, subscribers and freshness."""
         from ratatouille_nb.cli.output import render_table
+        from ratatouille_nb.verbs import products as product_verbs
 
         with session_factory(ctx) as s:
-            info = s.products.show(name)
+            info = product_verbs.show(s, name)
             click.echo(f"{info['name']}  owner {info['owner']}  source {info['source']}  freshness {_age(info['freshness_seconds'])}")
             if info["description"]:
                 click.echo(info["description"].strip())
@@ -86,8 +80,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def products_publish(ctx: click.Context, source: str, name: str, version: str, access: tuple[str, ...], description: str | None) -> None:
         """Publish SOURCE_TABLE as product NAME at VERSION (zero-copy pin of its current snapshot)."""
+        from ratatouille_nb.verbs import products as product_verbs
+
         with session_factory(ctx) as s:
-            release = s.products.publish(source, name, version, access=_access(access), description=description)
+            release = product_verbs.publish(s, source, name, version, access=access, description=description)
             click.echo(f"published {name} {release.version} from {source} (snapshot {release.iceberg_snapshot_id}, owner {release.owner_workspace})")
 
     @products.command("subscribe")
@@ -97,8 +93,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def products_subscribe(ctx: click.Context, name: str, constraint: str, alias: str | None) -> None:
         """Subscribe this workspace to a product."""
+        from ratatouille_nb.verbs import products as product_verbs
+
         with session_factory(ctx) as s:
-            resolved = s.products.subscribe(name, constraint, alias)
+            resolved = product_verbs.subscribe(s, name, constraint, alias)
             click.echo(f"subscribed to {name} {constraint} (now {resolved.release.version})" + (f" as {alias}" if alias else ""))
 
     @products.command("refresh")
@@ -106,8 +104,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def products_refresh(ctx: click.Context, name: str) -> None:
         """Re-pin the newest version to the source's current snapshot (schema must still match)."""
+        from ratatouille_nb.verbs import products as product_verbs
+
         with session_factory(ctx) as s:
-            release, pin = s.products.refresh(name)
+            release, pin = product_verbs.refresh(s, name)
             click.echo(f"refreshed {name} {release.version} -> snapshot {pin.snapshot_id}")
 
     @products.command("grant")
@@ -117,8 +117,10 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def products_grant(ctx: click.Context, name: str, workspace: str, level: str) -> None:
         """Give WORKSPACE (or a pattern like * or team-*) LEVEL access."""
+        from ratatouille_nb.verbs import products as product_verbs
+
         with session_factory(ctx) as s:
-            s.products.grant(name, workspace, level)
+            product_verbs.grant(s, name, workspace, level)
             click.echo(f"granted {level} on {name} to {workspace}")
 
     @products.command("revoke")
@@ -127,6 +129,8 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.pass_context
     def products_revoke(ctx: click.Context, name: str, workspace: str) -> None:
         """Remove WORKSPACE's grant."""
+        from ratatouille_nb.verbs import products as product_verbs
+
         with session_factory(ctx) as s:
-            removed = s.products.revoke(name, workspace)
+            removed = product_verbs.revoke(s, name, workspace)
             click.echo(f"revoked {workspace} on {name}" if removed else f"{workspace} had no grant on {name}")

@@ -90,11 +90,10 @@ def _print_build(result: Any, echo: Callable[[str], None]) -> None:
 
 def run_demo(settings: Settings, path: Path, *, rows: int = 1_000_000, echo: Callable[[str], None] = print) -> dict[str, int]:
     """Build the demo workspace twice (initial load, then an incremental batch); returns rows per table."""
-    from ratatouille_nb.catalog.diff import diff_refs
     from ratatouille_nb.engine.memory import peak_rss_mb
     from ratatouille_nb.engine.session import Session
     from ratatouille_nb.errors import RatError
-    from ratatouille_nb.pipeline.build import build
+    from ratatouille_nb.verbs import branches, pipelines
     from ratatouille_nb.workspace import Workspace
     from ratatouille_nb.workspace.manager import register_workspace
 
@@ -110,7 +109,7 @@ def run_demo(settings: Settings, path: Path, *, rows: int = 1_000_000, echo: Cal
         excel = land_excel(session.con, root)
         echo(f"landed {len(files)} CSV file(s){' and 1 Excel export' if excel else ''} in {root}/landing/sales ({time.perf_counter() - t:.1f}s)")
         echo("build 1: ingest bronze -> silver.sales -> gold.daily_sales_kpis, test, publish")
-        first = build(session)
+        first = pipelines.build(session)
         _print_build(first, echo)
         if not first.published:
             raise RatError(f"demo build failed: {first.reason}")
@@ -118,11 +117,11 @@ def run_demo(settings: Settings, path: Path, *, rows: int = 1_000_000, echo: Cal
         updates = land_csv_batches(session.con, root, "update", max(rows // 10, 1000), seed=99, id_offset=rows, update_fraction=0.10, update_pool=rows)
         echo(f"landed a second batch: {len(updates)} file(s), {max(rows // 10, 1000):,} rows, 10% of them updating earlier txn_ids")
         echo("build 2: incremental")
-        second = build(session)
+        second = pipelines.build(session)
         _print_build(second, echo)
         if not second.published:
             raise RatError(f"demo build failed: {second.reason}")
-        for d in diff_refs(session.store, session.warehouse, before, session.branch):
+        for d in branches.diff(session, before, session.branch):
             echo(f"  changed {d.table:<24} +{d.rows_added:,} / -{d.rows_removed:,} rows (file-level)")
         counts = {key: session.table_stats(key)["rows"] for key in sorted(session.contents())}
         echo("tables on " + session.branch + ": " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ratatouille_nb.engine.sqltypes import duck_type_of, quote_ident
 from ratatouille_nb.engine.statements import check_body
+from ratatouille_nb.errormap import map_error
 
 if TYPE_CHECKING:
     import duckdb
@@ -69,9 +70,26 @@ class ViewBinder:
             if self.bound.get(key) == bound_as:
                 continue
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(key.split('.')[0])}")
-            con.execute(self.view_sql(key, entry))
+            self._create_view(con, key, entry)
             self.bound[key] = bound_as
         return sorted(wanted)
+
+
+    def _create_view(self, con: duckdb.DuckDBPyConnection, key: str, entry: TableEntry) -> None:
+        import duckdb
+
+        from ratatouille_nb.engine.duckerrors import duck_error
+
+        sql = self.view_sql(key, entry)
+        try:
+            con.execute(sql)
+        except duckdb.PermissionException as exc:  # the sandbox refused a file: not a broken table
+            raise duck_error(exc, sql) from None
+        except duckdb.Error as exc:
+            mapped = map_error(exc, path=entry.metadata_location or None, subject=key)  # a broken table is named as such
+            if mapped is None:
+                raise
+            raise mapped from exc
 
 
 def referenced(sql: str, contents: dict[str, TableEntry], _depth: int = 0) -> dict[str, TableEntry]:

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ratatouille_nb.catalog import open_store
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.refs import parse_ref
 from ratatouille_nb.engine.errors import SandboxError
@@ -38,8 +37,10 @@ from ratatouille_nb.workspace import Workspace, find_workspace
 if TYPE_CHECKING:
     import duckdb
 
+    from ratatouille_nb.catalog.authorized import AuthorizedStore
     from ratatouille_nb.catalog.transaction import TableTransaction
     from ratatouille_nb.engine.writer import TableWriter, WriteOutcome
+    from ratatouille_nb.products.service import ProductService
 
 
 def resolve_resources(settings: Settings, workspace: Workspace) -> ResourceConfig:
@@ -72,11 +73,20 @@ def warehouse_for(settings: Settings) -> Warehouse:
 class Session:
     """The shared engine behind the CLI, the magics and the Python API."""
 
-    def __init__(self, settings: Settings | None = None, workspace: Workspace | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, workspace: Workspace | None = None, *, server_user: str | None = None
+    ) -> None:
+        from ratatouille_nb.access import resolve_principal
+        from ratatouille_nb.catalog.authorized import AuthorizedStore
+        from ratatouille_nb.workspace.registration import open_access
+
         self.settings = settings or Settings.from_env()
         self.workspace = workspace or find_workspace(self.settings)
         self.resources = resolve_resources(self.settings, self.workspace)
-        self.store = open_store(self.settings)
+        self.principal = resolve_principal(self.settings, server_user=server_user)
+        # Every ref operation of this session goes through the access policy (catalog/authorized.py).
+        self.access, inner = open_access(self.settings, self.workspace, self.principal)
+        self.store: AuthorizedStore = AuthorizedStore(inner, self.access)
         self.warehouse = warehouse_for(self.settings)
         self.branch = self.settings.branch or self.workspace.branch
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -88,15 +98,14 @@ class Session:
         self._extra: dict[str, list[TableEntry]] = {}
         self._scopes = 0
         self._scope_lock = threading.Lock()
-        self._products: Any = None  # one registry connection per session, opened on first use
+        self._products: ProductService | None = None  # one registry connection per session, opened on first use
         self._ensure_branch()
 
     def _ensure_branch(self) -> None:
+        from ratatouille_nb.workspace.registration import ensure_branch
+
         if self.branch == self.workspace.branch:
-            try:
-                self.store.get_reference(self.branch)
-            except ReferenceNotFoundError:
-                self.store.create_reference(self.branch, "branch", self.store.default_branch)
+            ensure_branch(self.store.inner, self.branch)  # the workspace's own branch, owned since registration
 
     # -- DuckDB -------------------------------------------------------------------------------
 
@@ -267,7 +276,7 @@ class Session:
         return self.store.contents(ref or self.branch)
 
     @property
-    def products(self) -> Any:
+    def products(self) -> ProductService:
         """The data-product verbs for this session's workspace."""
         if self._products is None:
             from ratatouille_nb.products.service import ProductService
@@ -330,7 +339,10 @@ class Session:
                 self._check_copy_target(stmt)
             contents = self.with_products(text, self.contents(ref))
             con, binder = self._target(referenced(text, contents))
-            binder.bind(con, text, contents)
+            try:
+                binder.bind(con, text, contents)
+            except SandboxError as exc:
+                raise self.sandbox.refusal(exc, text) from None
             self._run(con, text, contents, ref, result, query=stmt.kind == "query")
         else:
             if not self._is_branch_head(ref):
@@ -397,9 +409,10 @@ class Session:
         with self.transaction(message[:500], branch=branch) as txn:
             contents = self.with_products(stmt.sql, txn.tables.base)
             con, binder = self._target(referenced(stmt.sql, contents))
-            binder.bind(con, stmt.sql, contents)
             writer = TableWriter(con, txn, self.resources)
             try:
+                if stmt.kind != "drop":  # a drop reads nothing: a table with unreadable metadata stays droppable
+                    binder.bind(con, stmt.sql, contents)
                 result.writes.append(self._write_one(writer, stmt))
             except SandboxError as exc:
                 raise self.sandbox.refusal(exc, stmt.sql) from None
@@ -443,7 +456,7 @@ class Session:
                 "schema": [(c[0], c[1], True) for c in cols], "partition_by": [], "metadata_location": "", "location": "",
                 "view_sql": entry.view_sql,
             }
-        meta = read_metadata(self.warehouse.file_io(), entry.metadata_location)
+        meta = read_metadata(self.warehouse.file_io(), entry.metadata_location, key)
         snap = meta.current_snapshot()
         summary = snap.summary.additional_properties if snap and snap.summary else {}
         return {
@@ -469,6 +482,7 @@ class Session:
             self._products = None
         self._watch.close()
         self.store.close()
+        self.access.registry.close()
 
     def __enter__(self) -> Session:
         return self

@@ -52,7 +52,7 @@ __all__ = [
 
 
 def lineage(
-    session: Session | None = None,
+    session: Session,
     model: str | None = None,
     direction: str | None = None,
     columns: bool = False,
@@ -64,12 +64,8 @@ def lineage(
     """The workspace's lineage graph, or the part around `model` (pipeline name or layer.table).
 
     direction: 'upstream', 'downstream' or 'both' (default when a model is given); columns=True
-    adds column-level edges for SQL models. `session` defaults to the one `rat` uses.
+    adds column-level edges for SQL models.
     """
-    if session is None:
-        from ratatouille_nb.api import rat
-
-        session = rat.session
     direction = normalize_direction(direction)
     if direction is not None and model is None:
         raise LineageError(f"--{direction} needs a MODEL", hint="e.g. `rat lineage gold.daily_sales_kpis --upstream`")

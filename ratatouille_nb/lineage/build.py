@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -346,13 +345,6 @@ class ProducingRun:
         return out
 
 
-_RUN_SQL = """
-SELECT r.run_id, r.workspace, r.branch, r.command, r.started_at, r.finished_at, r.commit_hash,
-       m.model, m.target, m.operation, m.rows_written, m.rows_updated, m.reads, m.snapshot_id
-FROM run_models m JOIN runs r ON r.run_id = m.run_id
-WHERE r.workspace = ? AND r.status = 'success' AND m.status = 'success' AND {where}
-ORDER BY r.started_at, r.run_id
-"""
 
 
 def producing_run(session: Session, table: str, snapshot_id: int | None = None, *, ref: str | None = None) -> ProducingRun | None:
@@ -367,26 +359,21 @@ def producing_run(session: Session, table: str, snapshot_id: int | None = None, 
         if entry is None:
             raise TableNotFoundError(f"table '{table}' does not exist on '{ref}'", hint=f"list tables with `rat tables --branch {ref}`")
         snapshot_id = entry.snapshot_id
-    path = session.settings.home / "runs.db"
-    if not path.exists():
-        return None
+    from ratatouille_nb.pipeline.runs import successful_model_runs
+
+    home, name = session.settings.home, session.workspace.name
+    if snapshot_id is not None:
+        rows = successful_model_runs(home, name, table, snapshot_id=snapshot_id)
+        if rows:
+            return _producing(table, snapshot_id, rows[0])
+    # Outputs other than a Python model's primary target (and views) are found through the run's commit.
     try:
         producers = sorted({m.name for m in load_project(session.workspace.root).models.values() if table in m.produces})
     except RatError:
         producers = []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
-    try:
-        if snapshot_id is not None:
-            rows = conn.execute(_RUN_SQL.format(where="m.target = ? AND m.snapshot_id = ?"), (session.workspace.name, table, snapshot_id)).fetchall()
-            if rows:
-                return _producing(table, snapshot_id, rows[0])
-        # Outputs other than a Python model's primary target (and views) are found through the run's commit.
-        if not producers:
-            return None
-        marks = ",".join("?" for _ in producers)
-        rows = conn.execute(_RUN_SQL.format(where=f"(m.target = ? OR m.model IN ({marks}))"), (session.workspace.name, table, *producers)).fetchall()
-    finally:
-        conn.close()
+    if not producers:
+        return None
+    rows = successful_model_runs(home, name, table, models=tuple(producers))
     for row in rows:
         commit_hash = row[6]
         if not commit_hash:

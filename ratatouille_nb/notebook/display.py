@@ -67,7 +67,7 @@ class ResultInfo:
             return "\n".join([*lines, f"branch {self.branch}" + (f", commit {self.commit[:12]}" if self.commit else "")])
         from io import StringIO
 
-        from ratatouille_nb.cli.output import render_table
+        from ratatouille_nb.textable import render_table
 
         out = StringIO()
         render_table([n for n, _ in self.columns], self.rows[: self.shown_limit], out)

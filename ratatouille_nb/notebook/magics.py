@@ -1,4 +1,4 @@
-"""`%rat` / `%%rat`: thin magics over the shared session (the JupySQL/SQLMesh pattern).
+"""`%rat` / `%%rat`: thin magics over the verb layer and the kernel's one session (verbs/session.py).
 
 User errors are shown as one message (IPython's UsageError), never a traceback.
 """
@@ -18,7 +18,8 @@ from traitlets import Int
 
 from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.errors import RatError
-from ratatouille_nb.notebook.context import CONTEXT
+from ratatouille_nb.verbs import branches, products, sql
+from ratatouille_nb.verbs import session as sessions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,17 +111,7 @@ class RatMagics(Magics):
     # -- SQL ----------------------------------------------------------------------------------
 
     def _ref(self, name: str) -> str:
-        from ratatouille_nb.pipeline.loader import load_project
-
-        session = CONTEXT.session
-        aliases = session.products.aliases() if "." not in name else {}
-        if name in aliases:
-            return f"products.{aliases[name]}"
-        try:
-            model = load_project(session.workspace.root).get(name)
-        except RatError:
-            model = None
-        return model.target if model else name
+        return sql.resolve_name(sessions.current(), name)
 
     def _sql(self, args: argparse.Namespace, cell: str | None) -> Any:
         from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
@@ -130,13 +121,13 @@ class RatMagics(Magics):
         source = cell if cell is not None else " ".join(args.query)
         if not source.strip():
             raise UsageError("%%rat sql needs a query (in the cell, or after `%rat sql` on the line)")
-        session = CONTEXT.session
-        sql = render_cell(source, self._user_ns, self._ref)
+        session = sessions.current()
+        text = render_cell(source, self._user_ns, self._ref)
         started = time.perf_counter()
         reset_peak()
         if args.save:
-            sql = f"CREATE OR REPLACE TABLE {args.save} AS {sql.strip().rstrip(';')}"
-        result = session.sql(sql, ref=args.branch)
+            text = f"CREATE OR REPLACE TABLE {args.save} AS {text.strip().rstrip(';')}"
+        result = sql.sql(session, text, ref=args.branch)
         kind = args.kind or "pandas"
         if not result.is_query:
             info = ResultInfo([], [], None, self.displaylimit, time.perf_counter() - started, result.ref, peak_rss_mb(),
@@ -175,70 +166,62 @@ class RatMagics(Magics):
     # -- branches -----------------------------------------------------------------------------
 
     def _branch(self, args: argparse.Namespace, cell: str | None) -> Any:
-        session = CONTEXT.session
+        session = sessions.current()
         words = list(args.args)
         if not words:
             from ratatouille_nb.notebook.widgets.branches import BranchPicker
 
-            return BranchPicker(CONTEXT)
+            return BranchPicker()
         verb, rest = words[0], words[1:]
         if verb == "create":
             name = _one(rest, "%rat branch create NAME")
-            ref = session.store.create_reference(name, "branch", args.from_ref or session.branch)
-            CONTEXT.switch_branch(name)
+            ref = branches.create(session, name, from_ref=args.from_ref, checkout_=True)
             print(f"created branch '{name}' at {ref.hash[:12]} and switched to it")
         elif verb == "merge":
             source = _one(rest, "%rat branch merge SOURCE")
-            result = session.store.merge(source, args.into or session.workspace.branch)
+            result = branches.merge(session, source, into=args.into)
             print(f"merged '{source}' into '{result.target}' ({result.kind})" + (f": {', '.join(result.tables)}" if result.tables else ""))
-            CONTEXT.changed()
         elif verb == "diff":
             if len(rest) != 2:
                 raise UsageError("%rat branch diff FROM TO")
-            from ratatouille_nb.catalog.diff import diff_refs
             from ratatouille_nb.notebook.widgets.branches import diff_html
 
-            display(HTML(diff_html(diff_refs(session.store, session.warehouse, rest[0], rest[1]))))
+            display(HTML(diff_html(branches.diff(session, rest[0], rest[1]))))
         elif verb == "log":
-            for c in session.store.log(rest[0] if rest else session.branch, limit=args.n):
+            for c in branches.log(session, rest[0] if rest else None, limit=args.n):
                 print(f"{c.short}  {c.when:%Y-%m-%d %H:%M:%S}  {c.message[:90]}")
         elif verb == "delete":
             name = _one(rest, "%rat branch delete NAME")
-            if name == session.branch:
-                raise UsageError(f"cannot delete '{name}': it is the current branch")
-            session.store.delete_reference(name)
+            branches.delete(session, name)
             print(f"deleted branch '{name}'")
-            CONTEXT.changed()
         elif len(words) == 1:
-            CONTEXT.switch_branch(verb)
+            branches.checkout(session, verb)
             print(f"on branch '{verb}'")
         else:
             raise UsageError("usage: %rat branch [NAME | create NAME | merge SOURCE | diff A B | log | delete NAME]")
         return None
 
     def _publish(self, args: argparse.Namespace, cell: str | None) -> Any:
-        from ratatouille_nb.cli.products import _access
-
-        release = CONTEXT.session.products.publish(args.source, args.name, args.version, access=_access(tuple(args.access)), description=args.description)
+        release = products.publish(sessions.current(), args.source, args.name, args.version, access=args.access, description=args.description)
         print(f"published {release.name} {release.version} from {release.source_table}")
         return None
 
     def _products(self, args: argparse.Namespace, cell: str | None) -> Any:
         from ratatouille_nb.notebook.widgets.products import ProductBrowser
 
-        return ProductBrowser(CONTEXT, shell=self.shell)
+        return ProductBrowser(shell=self.shell)
 
     def _lineage(self, args: argparse.Namespace, cell: str | None) -> Any:
         from ratatouille_nb.notebook.widgets.lineage import LineageGraphWidget
 
-        return LineageGraphWidget.for_session(CONTEXT.session, model=args.model, columns=args.columns)
+        return LineageGraphWidget.for_session(sessions.current(), model=args.model, columns=args.columns)
 
     def _pipeline(self, verb: str, args: argparse.Namespace) -> Any:
         # The live display is the output; the record is in `rat.last_run` (and the run history).
         from ratatouille_nb.api import rat
         from ratatouille_nb.notebook.widgets.progress import run_with_progress
 
-        rat.last_run = run_with_progress(CONTEXT.session, verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
+        rat.last_run = run_with_progress(sessions.current(), verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
         return None
 
     def _run(self, args: argparse.Namespace, cell: str | None) -> Any:
@@ -252,19 +235,19 @@ class RatMagics(Magics):
 
     def _workspace(self, args: argparse.Namespace, cell: str | None) -> Any:
         if args.name:
-            CONTEXT.switch_workspace(args.name)
-        s = CONTEXT.session
+            sessions.switch_workspace(args.name)
+        s = sessions.current()
         print(f"workspace '{s.workspace.name}' ({s.workspace.root}) · branch {s.branch} · profile {s.resources.name}")
         return None
 
     def _promote(self, args: argparse.Namespace, cell: str | None) -> Any:
         from pathlib import Path
 
-        from ratatouille_nb.export import promote
+        from ratatouille_nb.verbs import promote
 
         notebook = self._notebook_path()
-        session = CONTEXT.session
-        result = promote(notebook, session.workspace, into=Path(args.into) if args.into else None, force=args.force, dry_run=args.dry_run, session=session)
+        session = sessions.current()
+        result = promote.promote(session, notebook, into=Path(args.into) if args.into else None, force=args.force, dry_run=args.dry_run)
         for f in result.files:
             print(f"{'would write' if args.dry_run else f.status:>11}  {f.path.relative_to(session.workspace.root)}  (cell {f.cell})")
         for skip in result.skipped:

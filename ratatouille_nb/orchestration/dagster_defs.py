@@ -66,9 +66,10 @@ class RatResource(dg.ConfigurableResource):
 
     @contextmanager
     def session(self) -> Iterator["Session"]:
-        from ratatouille_nb.engine.session import Session
+        from ratatouille_nb.verbs.session import open_session
 
-        session = Session(self.settings())
+        s = self.settings()
+        session = open_session(home=str(s.home), workspace=self.workspace, branch=self.branch, profile=self.profile)
         try:
             yield session
         finally:
@@ -215,8 +216,7 @@ def materialize_selection(
     context: dg.AssetExecutionContext, config: RatRunConfig, rat: RatResource, names_by_key: dict[dg.AssetKey, str]
 ) -> Iterator[Any]:
     """Build the selected models in one transaction and report one result per asset (and check)."""
-    from ratatouille_nb.pipeline.build import build
-    from ratatouille_nb.pipeline.executor import Runner
+    from ratatouille_nb.verbs import pipelines
 
     wanted = set(context.selected_asset_keys)
     selected = [name for key, name in names_by_key.items() if key in wanted]  # names_by_key is in DAG order
@@ -243,14 +243,14 @@ def materialize_selection(
         variables = dict(config.variables) or None
         tests: list[TestResult] = []
         try:
-            runner = Runner(session)
+            runner = pipelines.runner(session)
             if config.test:
-                result = build(session, selected, full_refresh=config.full_refresh, variables=variables, on_event=on_event, runner=runner)
+                result = pipelines.build(session, selected, full_refresh=config.full_refresh, variables=variables, on_event=on_event, using=runner)
                 record, tests = result.run, result.tests
                 published, reason = result.published, result.reason
                 commit = result.merge.commit.hash if result.merge is not None else None
             else:
-                record = runner.run(selected, full_refresh=config.full_refresh, variables=variables, on_event=on_event)
+                record = pipelines.run(session, selected, full_refresh=config.full_refresh, variables=variables, on_event=on_event, using=runner)
                 published = record.status == "success"
                 reason = f"the run failed ({record.error}); nothing was committed to '{branch}'"
                 commit = record.commit_hash

@@ -10,11 +10,9 @@ If any model fails, nothing is committed and the files written by the run are re
 from __future__ import annotations
 
 import contextvars
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +24,12 @@ from ratatouille_nb.pipeline.dag import Dag, build_dag
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.loader import Project, load_project
 from ratatouille_nb.pipeline.model import Model
-from ratatouille_nb.pipeline.runs import ModelRun, RunHistory, RunRecord
+from ratatouille_nb.pipeline.pyerrors import user_code_error
+from ratatouille_nb.pipeline.runs import ModelRun, RunRecord, save_run
+from ratatouille_nb.pipeline.state import CURRENT_RUN, RunState
 from ratatouille_nb.pipeline.templating import RenderContext
 
 if TYPE_CHECKING:
-    from ratatouille_nb.catalog.transaction import TableTransaction
     from ratatouille_nb.engine.scope import Scope
     from ratatouille_nb.engine.session import Session
 
@@ -43,28 +42,6 @@ LANDING_READERS = {
     ".jsonl": "read_json_auto({files})",
     ".ndjson": "read_json_auto({files})",
 }
-
-
-@dataclass
-class RunState:
-    """Everything one run shares between its models (and with Python pipelines via `rat`)."""
-
-    session: Session
-    txn: TableTransaction
-    project: Project
-    full_refresh: bool = False
-    variables: dict[str, Any] = field(default_factory=dict)
-    bind_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def storage_path(self, relative: str) -> str:
-        """A path under the workspace's storage root; refuses anything escaping it."""
-        rel = relative.strip()
-        if not rel or rel.startswith(("/", "\\")) or "://" in rel or any(p == ".." for p in rel.replace("\\", "/").split("/")):
-            raise PipelineError(f"'{relative}' must be a path relative to the workspace storage root (no '..', not absolute)")
-        return self.session.warehouse.location(self.session.workspace.prefix, rel)
-
-
-CURRENT_RUN: contextvars.ContextVar[tuple[RunState, Model]] = contextvars.ContextVar("rat_current_run")
 
 
 class Runner:
@@ -118,11 +95,7 @@ class Runner:
             raise
         finally:
             record.finished_at = time.time()
-            history = RunHistory(self.session.settings.home)
-            try:
-                history.save(record)
-            finally:
-                history.close()
+            save_run(self.session.settings.home, record)  # never raises: a landed commit stays reported as landed
         return record
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -198,9 +171,9 @@ class Runner:
             run.operation, run.rows_written, run.rows_updated = outcome
             run.status = "success"
         except RatError as exc:
-            run.status, run.error = "failed", str(exc)
+            run.status, run.error, run.exception = "failed", str(exc), exc
         except Exception as exc:  # noqa: BLE001 - a user's Python pipeline may raise anything
-            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            run.status, run.error, run.exception = "failed", f"{type(exc).__name__}: {exc}", exc
         run.seconds = time.perf_counter() - started
         run.peak_rss_mb = peak_rss_mb()
         if on_event:
@@ -263,17 +236,14 @@ class Runner:
 
     def _product_ref(self, key: str, contents: dict[str, TableEntry]) -> str | None:
         """`products.<name>` or a subscription alias -> the pinned product view (added to `contents`)."""
-        if key.startswith("products."):
-            name = key.split(".", 1)[1]
-        elif "." not in key and key not in self.project.models:
-            name = self.session.products.aliases().get(key)
-            if name is None:
-                return None
-        else:
+        from ratatouille_nb.pipeline.names import resolve_name
+
+        aliases = self.session.products.aliases() if "." not in key and key not in self.project.models else {}
+        found = resolve_name(key, project=self.project, aliases=aliases)
+        if found is None or not found.startswith("products."):
             return None
-        view = f"products.{name}"
-        contents.update(self.session.products.entries({name}))
-        return view
+        contents.update(self.session.products.entries({found.split(".", 1)[1]}))
+        return found
 
     def source_sql(self, state: RunState, relative: str) -> str:
         """`source('landing/sales/*.csv')` -> a DuckDB reader over those files."""
@@ -326,7 +296,10 @@ class Runner:
         token = CURRENT_RUN.set((state, model))
         try:
             before = _rows_of(state, model)
-            model.function()
+            try:
+                model.function()
+            except Exception as exc:  # noqa: BLE001 - user code: reported at the user's file:line
+                raise user_code_error(exc, model.path, self.project.root)  # noqa: B904 - it chains `exc` itself
             after = _rows_of(state, model)
         finally:
             CURRENT_RUN.reset(token)

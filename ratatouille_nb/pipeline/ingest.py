@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ratatouille_nb.pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
-    from ratatouille_nb.pipeline.executor import RunState
+    from ratatouille_nb.pipeline.state import RunState
 
 LEDGER = "_rat.ingested_files"
 

@@ -209,28 +209,22 @@ class _PermissiveVars(dict):
         return ""
 
 
-def _python_models(path: Path, layer: str) -> list[Model]:
-    from ratatouille_nb import api
-
+def _python_models(path: Path, layer: str, namespace: dict[str, Any]) -> list[Model]:
     module_name = f"rat_pipelines.{layer}.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PipelineError("cannot import", path=path)
     module = importlib.util.module_from_spec(spec)
-    module.__dict__["rat"] = api.rat
+    module.__dict__.update(namespace)
     try:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise PipelineError(f"syntax error: {exc.msg}", path=path, line=exc.lineno) from None
     except Exception as exc:  # noqa: BLE001 - user module code may raise anything
-        line = None
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == str(path):
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        raise PipelineError(f"{type(exc).__name__}: {exc}", path=path, line=line) from None
+        from ratatouille_nb.pipeline.pyerrors import user_code_error
+
+        raise user_code_error(exc, path)  # noqa: B904 - it chains `exc`, trimmed to the user's frames
     finally:
         sys.modules.pop(module_name, None)
     models = []
@@ -281,8 +275,16 @@ def ref_line(model: Model, key: str) -> int:
     return model_line(model)
 
 
-def load_project(workspace_root: Path) -> Project:
-    """Every model under `pipelines/`, with macros loaded and names checked for clashes."""
+def load_project(workspace_root: Path, *, namespace: dict[str, Any] | None = None) -> Project:
+    """Every model under `pipelines/`, with macros loaded and names checked for clashes.
+
+    `namespace` is what Python pipeline modules get as globals: by default `rat`, the in-run
+    helpers of pipeline/runtime.py (the seed's examples use `rat` without importing it).
+    """
+    if namespace is None:
+        from ratatouille_nb.pipeline.runtime import rat
+
+        namespace = {"rat": rat}
     root = workspace_root / "pipelines"
     templates = Templates(workspace_root / "macros")
     project = Project(root=workspace_root, templates=templates)
@@ -297,7 +299,7 @@ def load_project(workspace_root: Path) -> Project:
             if path.suffix == ".sql":
                 found = [_sql_model(path, layer, templates)]
             elif path.suffix == ".py" and not path.name.startswith("_"):
-                found = _python_models(path, layer)
+                found = _python_models(path, layer, namespace)
             else:
                 continue
             for model in found:

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ratatouille_nb.products.errors import VersionExistsError
+from ratatouille_nb.sqlite_store import Migration, open_sqlite
 
 
 class Pin(BaseModel):
@@ -89,35 +90,32 @@ class ProductRegistry(ABC):
         """Every pin of a release, oldest first (the publish, then each refresh)."""
 
 
-_SCHEMA = (
+MIGRATIONS: list[Migration] = [
     """CREATE TABLE IF NOT EXISTS products (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, owner_workspace TEXT NOT NULL,
         description TEXT, schema_json TEXT, storage_path TEXT, iceberg_snapshot_id BIGINT,
         created_at TIMESTAMP, created_by TEXT, metadata_location TEXT, source_table TEXT,
-        UNIQUE(name, version))""",
-    """CREATE TABLE IF NOT EXISTS product_access (
+        UNIQUE(name, version));
+    CREATE TABLE IF NOT EXISTS product_access (
         id TEXT PRIMARY KEY, product_name TEXT NOT NULL, workspace TEXT NOT NULL,
         access_level TEXT NOT NULL, granted_at TIMESTAMP, granted_by TEXT,
-        UNIQUE(product_name, workspace))""",
-    """CREATE TABLE IF NOT EXISTS product_subscriptions (
+        UNIQUE(product_name, workspace));
+    CREATE TABLE IF NOT EXISTS product_subscriptions (
         id TEXT PRIMARY KEY, product_name TEXT NOT NULL, consumer_workspace TEXT NOT NULL,
         alias TEXT, version_constraint TEXT, subscribed_at TIMESTAMP,
-        UNIQUE(product_name, consumer_workspace))""",
-    """CREATE TABLE IF NOT EXISTS product_refreshes (
+        UNIQUE(product_name, consumer_workspace));
+    CREATE TABLE IF NOT EXISTS product_refreshes (
         id TEXT PRIMARY KEY, product_name TEXT NOT NULL, version TEXT NOT NULL,
         metadata_location TEXT NOT NULL, snapshot_id BIGINT, refreshed_at TIMESTAMP, refreshed_by TEXT, reason TEXT)""",
-)
+]
+"""registry.db's schema, step by step (sqlite_store.migrate applies the missing steps on open)."""
 
 
 class SqliteProductRegistry(ProductRegistry):
     """The registry in RAT_HOME/registry.db (WAL), shared by every workspace of that home."""
 
     def __init__(self, home: Path) -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(home / "registry.db", timeout=60, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        for stmt in _SCHEMA:
-            self._conn.execute(stmt)
+        self._conn = open_sqlite(home / "registry.db", MIGRATIONS)
 
     def _row_release(self, row: tuple) -> Release:
         (id_, name, version, owner, desc, schema_json, storage, snap, created_at, created_by, meta, source) = row
@@ -201,6 +199,14 @@ class SqliteProductRegistry(ProductRegistry):
         )
         out += [Pin(metadata_location=r[0], snapshot_id=r[1], pinned_at=r[2], reason=r[3] or "refresh") for r in rows]
         return out
+
+    def all_pins(self) -> list[Pin]:
+        """Every pin of every release (publishes and refreshes): what garbage collection must keep."""
+        rows = [
+            *self._conn.execute("SELECT metadata_location, iceberg_snapshot_id, created_at FROM products"),
+            *self._conn.execute("SELECT metadata_location, snapshot_id, refreshed_at FROM product_refreshes"),
+        ]
+        return [Pin(metadata_location=loc, snapshot_id=snap, pinned_at=at or 0.0) for loc, snap, at in rows if loc]
 
     def close(self) -> None:
         self._conn.close()

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.catalog.models import TableEntry
 from ratatouille_nb.catalog.tables import read_metadata
+from ratatouille_nb.errors import TableMetadataError
 from ratatouille_nb.products.compatibility import is_acceptable, lowest_acceptable, schema_change
 from ratatouille_nb.products.errors import AccessDeniedError, IncompatibleVersionError, ProductError, ProductNotFoundError
 from ratatouille_nb.products.permissions import LEVELS, allows, effective_level
 from ratatouille_nb.products.registry import Pin, Release, SqliteProductRegistry, Subscription
-from ratatouille_nb.products.versions import parse_version, resolve
+from ratatouille_nb.products.versions import parse_version, resolve, satisfies
 
 if TYPE_CHECKING:
     from ratatouille_nb.engine.session import Session
@@ -99,11 +100,17 @@ class ProductService:
         """The release and pin `name` resolves to for this workspace (access checked)."""
         releases = self._releases(name)
         self._require(name, "read")
-        chosen = resolve([r.version for r in releases], version or self.constraint_for(name), name)
+        constraint = version or self.constraint_for(name)
+        if as_of is not None:  # as it was then: the versions published by that time, and their pins of that time
+            releases = [r for r in releases if r.created_at <= as_of]
+            if not releases or not any(satisfies(r.version, constraint) for r in releases):
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(as_of))
+                raise ProductNotFoundError(f"product '{name}' had no version satisfying '{constraint}' at {when}")
+        chosen = resolve([r.version for r in releases], constraint, name)
         release = next(r for r in releases if r.version == chosen)
         pins = self.registry.pins(name, chosen)
         if as_of is not None:
-            pins = [p for p in pins if p.pinned_at <= as_of] or pins[:1]
+            pins = [p for p in pins if p.pinned_at <= as_of]
         return Resolved(release=release, pin=pins[-1])
 
     # -- publishing ---------------------------------------------------------------------------
@@ -120,8 +127,8 @@ class ProductService:
             raise ProductError(f"cannot publish '{source}': it is a view; publish a table (materialized: table)")
         return entry
 
-    def _schema(self, entry: TableEntry) -> list[dict]:
-        meta = read_metadata(self.session.warehouse.file_io(), entry.metadata_location)
+    def _schema(self, entry: TableEntry, table: str | None = None) -> list[dict]:
+        meta = read_metadata(self.session.warehouse.file_io(), entry.metadata_location, table)
         return [{"name": f.name, "type": str(f.field_type), "required": f.required} for f in meta.schema().fields]
 
     def publish(
@@ -134,20 +141,24 @@ class ProductService:
         description: str | None = None,
     ) -> Release:
         """Publish `source` as it is now, as product `name` at `version` (semver enforced on the schema)."""
-        from ratatouille_nb.catalog.local import current_user
-
         validate_product_name(name)
+        self.session.access.require_role("owner", f"publish product '{name}'")
         new_version = parse_version(version)
-        entry = self._source_entry(source)
-        schema = self._schema(entry)
         existing = self.registry.releases(name)
         if existing:
-            self._require(name, "write")
+            self._require(name, "write")  # before the source is read: a reader learns nothing about it
+        entry = self._source_entry(source)
+        schema = self._schema(entry, source)
+        if existing:
             if any(parse_version(r.version) == new_version for r in existing):
                 from ratatouille_nb.products.errors import VersionExistsError
 
-                raise VersionExistsError(f"product '{name}' version {version} already exists: versions are immutable")
-            older = [r for r in existing if parse_version(r.version) < new_version]
+                raise VersionExistsError(
+                    f"product '{name}' version {version} already exists: versions are immutable",
+                    hint=f"publish a new version, or `rat products refresh {name}` to re-pin the newest one",
+                )
+            # The contract is the previous release's: a pre-release promises nothing (semver item 9).
+            older = [r for r in existing if parse_version(r.version) < new_version and not parse_version(r.version).prerelease]
             if older:
                 previous = max(older, key=lambda r: parse_version(r.version))
                 change = schema_change(previous.schema_, schema)
@@ -172,12 +183,17 @@ class ProductService:
             metadata_location=entry.metadata_location,
             source_table=source,
             created_at=time.time(),
-            created_by=current_user(),
+            created_by=self.session.principal,
         )
         self.registry.add_release(release)
         for pattern, level in [*self._declared_access(name), *(access or [])]:
-            self.registry.set_grant(name, pattern, level, self.workspace)
+            self.registry.set_grant(name, pattern, level, self.session.principal)
         return release
+
+    def freshness_sla_hours(self, name: str) -> float | None:
+        """The SLA workspace.yaml declares for a product this workspace owns (None if none)."""
+        declared = self._declared(name)
+        return declared.sla.freshness_hours if declared is not None and declared.sla is not None else None
 
     def _declared(self, name: str) -> Any:
         return next((p for p in self.session.workspace.config.products if p.name == name), None)
@@ -191,25 +207,28 @@ class ProductService:
         return declared.description if declared else None
 
     def refresh(self, name: str, *, reason: str = "refresh") -> tuple[Release, Pin]:
-        """Re-pin the newest version to its source table's current snapshot (schema must match)."""
-        from ratatouille_nb.catalog.local import current_user
+        """Re-pin the newest version to its source table's current snapshot (schema must match).
 
+        By hand it is an owner's act; after a successful build (`reason="build"`) of a product
+        workspace.yaml declares, an editor's build may re-pin it.
+        """
         releases = self._releases(name)
+        self.session.access.require_role("editor" if reason == "build" else "owner", f"refresh product '{name}'")
         self._require(name, "write")
         newest = max(releases, key=lambda r: parse_version(r.version))
         if newest.owner_workspace != self.workspace:
             raise AccessDeniedError(f"product '{name}' is refreshed from its owner workspace '{newest.owner_workspace}'")
         entry = self._source_entry(newest.source_table)
-        change = schema_change(newest.schema_, self._schema(entry))
+        change = schema_change(newest.schema_, self._schema(entry, newest.source_table))
         if change.removed or change.retyped or change.added:
             raise IncompatibleVersionError(
                 f"cannot refresh product '{name}' {newest.version}: the source schema changed ({change.describe()}); "
                 f"publish version {lowest_acceptable(parse_version(newest.version), change)} instead"
             )
         pin = Pin(metadata_location=entry.metadata_location, snapshot_id=entry.snapshot_id, pinned_at=time.time(), reason=reason)
-        self.registry.add_refresh(name, newest.version, pin, current_user())
+        self.registry.add_refresh(name, newest.version, pin, self.session.principal)
         for pattern, level in self._declared_access(name):
-            self.registry.set_grant(name, pattern, level, self.workspace)
+            self.registry.set_grant(name, pattern, level, self.session.principal)
         return newest, pin
 
     def refresh_declared(self, built_tables: set[str] | None = None) -> tuple[list[str], list[str]]:
@@ -244,17 +263,20 @@ class ProductService:
     def grant(self, name: str, workspace: str, level: str) -> None:
         self._releases(name)
         self._require(name, "write")
+        self.session.access.require_role("owner", f"grant access to product '{name}'")
         self._check_grant(workspace, level)
-        self.registry.set_grant(name, workspace, level, self.workspace)
+        self.registry.set_grant(name, workspace, level, self.session.principal)
 
     def revoke(self, name: str, workspace: str) -> bool:
         self._releases(name)
         self._require(name, "write")
+        self.session.access.require_role("owner", f"revoke access to product '{name}'")
         return self.registry.revoke(name, workspace)
 
     def subscribe(self, name: str, version: str = "latest", alias: str | None = None) -> Resolved:
         if alias is not None and not NAME_RE.match(alias):
             raise ProductError(f"invalid alias '{alias}': use lowercase letters, digits and '_'")
+        self.session.access.require_role("editor", f"subscribe workspace '{self.workspace}' to product '{name}'")
         resolved = self.resolve(name, version)
         self.registry.subscribe(
             Subscription(product_name=name, consumer_workspace=self.workspace, alias=alias, version_constraint=version, subscribed_at=time.time())
@@ -272,12 +294,18 @@ class ProductService:
         self._require(name, "read")
         newest = releases[-1]
         pin = self.registry.pins(name, newest.version)[-1]
-        freshness = None
+        freshness, broken = None, None
         if pin.snapshot_id is not None:
-            meta = read_metadata(self.session.warehouse.file_io(), pin.metadata_location)
-            snap = meta.snapshot_by_id(pin.snapshot_id)
-            if snap is not None:
-                freshness = time.time() - snap.timestamp_ms / 1000
+            try:
+                meta = read_metadata(
+                    self.session.warehouse.file_io(), pin.metadata_location, subject=f"product {name} {newest.version}"
+                )
+            except TableMetadataError as exc:  # the registry entry is intact; only its data is unreadable
+                broken = str(exc)
+            else:
+                snap = meta.snapshot_by_id(pin.snapshot_id)
+                if snap is not None:
+                    freshness = time.time() - snap.timestamp_ms / 1000
         return {
             "name": name,
             "owner": newest.owner_workspace,
@@ -291,6 +319,7 @@ class ProductService:
             "grants": self.registry.grants(name),
             "subscribers": [s.model_dump() for s in self.registry.subscriptions(product=name)],
             "freshness_seconds": freshness,
+            "broken": broken,
             "access": self.level(name),
         }
 

@@ -22,10 +22,10 @@ NAMESPACE = "ratatouille"
 MAX_BODY_BYTES = 64 * 1024
 
 
-def _session_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Open a session, run `fn(session, …)`, close it — all in one worker thread."""
+def _session_call(user: str | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Open a session for the request's principal, run `fn(session, …)`, close it — in one worker thread."""
     try:
-        with service.open_server_session() as session:
+        with service.open_server_session(user) as session:
             return fn(session, *args, **kwargs)
     except RatError as exc:
         raise service.api_error_from(exc) from None
@@ -43,9 +43,22 @@ class RatHandler(APIHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(payload, default=str))
 
+    @property
+    def principal(self) -> str | None:
+        """The authenticated user's name when the server knows who it is (JupyterHub, a custom identity
+        provider); None for jupyter_server's own token/password login, whose users are anonymous —
+        the principal is then the OS login that runs the server (access/principal.py)."""
+        provider = getattr(self, "identity_provider", None)
+        if provider is None or type(provider).__module__.startswith("jupyter_server."):
+            return None
+        user = self.current_user
+        name = getattr(user, "username", None) or (user.get("name") if isinstance(user, dict) else None)
+        return str(name) if name else None
+
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        user = self.principal
         try:
-            result = await IOLoop.current().run_in_executor(None, lambda: _session_call(fn, *args, **kwargs))
+            result = await IOLoop.current().run_in_executor(None, lambda: _session_call(user, fn, *args, **kwargs))
         except ApiError as exc:
             if exc.status >= 500:
                 self.log.warning("ratatouille: %s", exc.message)

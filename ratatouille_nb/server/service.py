@@ -41,8 +41,8 @@ class ApiError(Exception):
 
 def status_of(exc: RatError) -> int:
     """The HTTP status for a core error: 404 for what does not exist, 403 for access, 503 without a workspace."""
-    from ratatouille_nb.errors import ReferenceNotFoundError, TableNotFoundError, WorkspaceError
-    from ratatouille_nb.products.errors import AccessDeniedError, ProductNotFoundError
+    from ratatouille_nb.errors import AccessDeniedError, ReferenceNotFoundError, TableNotFoundError, WorkspaceError
+    from ratatouille_nb.products.errors import ProductNotFoundError
 
     if isinstance(exc, (ProductNotFoundError, ReferenceNotFoundError, TableNotFoundError)):
         return 404
@@ -59,12 +59,14 @@ def api_error_from(exc: RatError) -> ApiError:
 
 
 @contextmanager
-def open_server_session() -> Iterator[Any]:
-    """A fresh engine session from the environment, closed afterwards (one per request)."""
-    from ratatouille_nb.engine.session import Session
-    from ratatouille_nb.settings import Settings
+def open_server_session(user: str | None = None) -> Iterator[Any]:
+    """A fresh engine session from the environment for the request's principal, closed afterwards.
 
-    session = Session(Settings.from_env())
+    The principal is RAT_USER, else `user` (the Jupyter server's authenticated user), else the OS login.
+    """
+    from ratatouille_nb.verbs.session import open_session
+
+    session = open_session(server_user=user)
     try:
         yield session
     finally:
@@ -148,27 +150,21 @@ def resolve_notebook(root: Path, rel: str) -> Path:
 
 def session_info(session: Any) -> dict[str, Any]:
     """GET /ratatouille/session: the workspace and branch the server (and new kernels) use."""
-    ws = session.workspace
-    return {
-        "workspace": ws.name,
-        "workspace_root": str(ws.root),
-        "branch": session.branch,
-        "workspace_branch": ws.branch,
-        "home": str(session.settings.home),
-        "catalog": session.settings.catalog,
-        "profile": session.resources.name,
-    }
+    from ratatouille_nb.verbs.session import describe
+
+    return describe(session)
 
 
 def list_branches(session: Any) -> dict[str, Any]:
-    """GET /ratatouille/branches: every branch and tag, the current one marked."""
-    refs = session.store.list_references()
+    """GET /ratatouille/branches: the workspace's branches and tags (and main), the current one marked."""
+    from ratatouille_nb.verbs.branches import list_refs
+
     return {
         "current": session.branch,
         "default": session.store.default_branch,
         "references": [
-            {"name": r.name, "kind": r.kind, "hash": r.hash, "protected": r.protected, "current": r.name == session.branch}
-            for r in refs
+            {"name": r.name, "kind": r.kind, "hash": r.hash, "protected": r.protected, "current": r.current, "build": r.build}
+            for r in list_refs(session)
         ],
     }
 
@@ -180,11 +176,12 @@ def product_query(name: str) -> str:
 
 def product_detail(session: Any, name: str) -> dict[str, Any]:
     """GET /ratatouille/products/<name>: versions, owner, description, schema, freshness, query."""
+    from ratatouille_nb.verbs import products
+
     validate_product_name(name)
     service = session.products
-    shown = service.show(name)
-    declared = service._declared(name) if shown["owner"] == session.workspace.name else None
-    sla = getattr(getattr(declared, "sla", None), "freshness_hours", None) if declared is not None else None
+    shown = products.show(session, name)
+    sla = service.freshness_sla_hours(name) if shown["owner"] == session.workspace.name else None
     versions = shown["versions"]
     return {
         "name": shown["name"],
@@ -207,9 +204,11 @@ def product_detail(session: Any, name: str) -> dict[str, Any]:
 
 def list_products(session: Any, q: str | None = None) -> dict[str, Any]:
     """GET /ratatouille/products?q=: the products this workspace may read, filtered by name/description/owner."""
+    from ratatouille_nb.verbs.products import readable
+
     needle = validate_query(q)
     products = []
-    for name in session.products.readable():
+    for name in readable(session):
         try:
             detail = product_detail(session, name)
         except RatError:  # a product whose pin vanished must not hide the others
@@ -234,11 +233,11 @@ def promote_notebook(session: Any, server_root: Path, rel: str, *, force: bool =
     Raises ApiError(409) listing the conflicting files when a file would change and `force` is
     false; nothing is written then.
     """
-    from ratatouille_nb.export.promote import plan_promotion, promote
+    from ratatouille_nb.verbs import promote
 
     notebook = resolve_notebook(server_root, rel)
     ws = session.workspace
-    plan = plan_promotion(notebook, ws, session=session)
+    plan = promote.plan(session, notebook)
     if plan.conflicts and not force and not dry_run:
         names = [str(f.path.relative_to(ws.root)) for f in plan.conflicts]
         raise ApiError(
@@ -249,7 +248,7 @@ def promote_notebook(session: Any, server_root: Path, rel: str, *, force: bool =
             files=[_file_json(f, ws.root, False) for f in plan.files],
             workspace_root=str(ws.root),
         )
-    result = plan if dry_run else promote(notebook, ws, force=force, session=session)
+    result = plan if dry_run else promote.promote(session, notebook, force=force)
     return {
         "notebook": rel,
         "workspace": ws.name,

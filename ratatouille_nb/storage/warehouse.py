@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ratatouille_nb.errormap import mapped_errors
 from ratatouille_nb.errors import CatalogError, ConfigError
 
 if TYPE_CHECKING:
@@ -180,7 +181,8 @@ class Warehouse:
     def makedirs(self, path: str) -> None:
         """Create a local folder (DuckDB's COPY does not); S3 has no folders to create."""
         if self.is_local:
-            Path(path).mkdir(parents=True, exist_ok=True)
+            with mapped_errors(path=path):  # permission denied, disk full: one line naming the folder
+                Path(path).mkdir(parents=True, exist_ok=True)
 
     def list_files(self, prefix: str) -> Iterator[tuple[str, float]]:
         """(path, mtime) of every file under prefix."""
@@ -202,16 +204,14 @@ class Warehouse:
 
     def delete(self, path: str) -> None:
         """Delete one file; a file already gone is not an error."""
-        if self.is_local:
+        with mapped_errors(path=path):
             try:
-                os.remove(path)
+                if self.is_local:
+                    os.remove(path)
+                else:
+                    self._s3().delete_file(self._key(path))
             except FileNotFoundError:
                 pass
-            return
-        try:
-            self._s3().delete_file(self._key(path))
-        except FileNotFoundError:
-            pass
 
     def remove_tree(self, path: str) -> None:
         """Delete a folder of files written by a failed statement."""

@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ratatouille_nb.access.registry import WorkspaceRecord
 from ratatouille_nb.errors import WorkspaceError
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace.config import NAME_RE, WorkspaceConfig, load_workspace_config
-from ratatouille_nb.workspace.registry import WorkspaceRecord, WorkspaceRegistry
 
 CONFIG_NAME = "workspace.yaml"
 SCAFFOLD_DIRS = ("pipelines/bronze", "pipelines/silver", "pipelines/gold", "macros", "schemas", "notebooks")
@@ -94,7 +94,7 @@ def find_workspace(settings: Settings, cwd: Path | None = None) -> Workspace:
             named = settings.workspaces_dir / wanted
             if (named / CONFIG_NAME).is_file():
                 return Workspace.load(named)
-            record = WorkspaceRegistry(settings.home).get(wanted)
+            record = _registered(settings, wanted)
             if record and (Path(record.path) / CONFIG_NAME).is_file():
                 return Workspace.load(Path(record.path))
         raise WorkspaceError(
@@ -110,8 +110,28 @@ def find_workspace(settings: Settings, cwd: Path | None = None) -> Workspace:
     return Workspace.load(found)
 
 
-def init_workspace(path: Path, settings: Settings, name: str | None = None, description: str = "") -> Workspace:
-    """Scaffold a workspace folder, register it, and create its branch from main (zero-copy)."""
+def _registered(settings: Settings, name: str) -> WorkspaceRecord | None:
+    from ratatouille_nb.access import AccessRegistry, resolve_principal
+
+    registry = AccessRegistry(settings.home, resolve_principal(settings))
+    try:
+        return registry.get(name)
+    finally:
+        registry.close()
+
+
+def init_workspace(
+    path: Path, settings: Settings, name: str | None = None, description: str = "", *, principal: str | None = None
+) -> Workspace:
+    """Scaffold a workspace folder, register it (the principal owns it), and create its branch from main.
+
+    The name, storage prefix and branch are checked against the registry before any file is
+    written, so a refused init leaves nothing behind.
+    """
+    from ratatouille_nb.access import AccessRegistry, resolve_principal
+    from ratatouille_nb.workspace.config import WorkspaceConfig
+    from ratatouille_nb.workspace.registration import check_free, register_workspace
+
     path = path.expanduser().resolve()
     name = name or path.name.lower().replace(" ", "-")
     if not NAME_RE.match(name):
@@ -122,6 +142,14 @@ def init_workspace(path: Path, settings: Settings, name: str | None = None, desc
     config_path = path / CONFIG_NAME
     if config_path.exists():
         raise WorkspaceError(f"{path} already holds a workspace", hint="use it as it is, or pick another folder")
+    who = principal or resolve_principal(settings)
+    planned = WorkspaceConfig(name=name)
+    registry = AccessRegistry(settings.home, who)
+    try:
+        check_free(registry, WorkspaceRecord(name, str(path), planned.branch, planned.storage_prefix))
+    finally:
+        registry.close()
+    created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     for sub in SCAFFOLD_DIRS:
         (path / sub).mkdir(parents=True, exist_ok=True)
@@ -130,35 +158,23 @@ def init_workspace(path: Path, settings: Settings, name: str | None = None, desc
             keep.touch()
     config_path.write_text(WORKSPACE_TEMPLATE.format(name=name, description=description or f"{name} workspace"))
     workspace = Workspace.load(path)
-    register_workspace(workspace, settings)
+    try:
+        register_workspace(workspace, settings, who)
+    except BaseException:
+        config_path.unlink(missing_ok=True)  # another init won the name meanwhile: leave no half workspace
+        if created:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     return workspace
-
-
-def register_workspace(workspace: Workspace, settings: Settings) -> None:
-    """Record the workspace under RAT_HOME and make sure its branch exists."""
-    from ratatouille_nb.catalog import open_store
-    from ratatouille_nb.errors import ReferenceNotFoundError
-
-    registry = WorkspaceRegistry(settings.home)
-    try:
-        registry.register(
-            WorkspaceRecord(workspace.name, str(workspace.root), workspace.branch, workspace.prefix)
-        )
-    finally:
-        registry.close()
-    store = open_store(settings)
-    try:
-        try:
-            store.get_reference(workspace.branch)
-        except ReferenceNotFoundError:
-            store.create_reference(workspace.branch, "branch", store.default_branch)
-    finally:
-        store.close()
 
 
 def list_workspaces(settings: Settings) -> list[WorkspaceRecord]:
     """Registered workspaces plus any folder under RAT_HOME/workspaces not yet registered."""
-    registry = WorkspaceRegistry(settings.home)
+    from ratatouille_nb.access import AccessRegistry, resolve_principal
+
+    registry = AccessRegistry(settings.home, resolve_principal(settings))
     try:
         records = {r.name: r for r in registry.all()}
     finally:
@@ -172,3 +188,10 @@ def list_workspaces(settings: Settings) -> list[WorkspaceRecord]:
                     continue
                 records[ws.name] = WorkspaceRecord(ws.name, str(ws.root), ws.branch, ws.prefix)
     return sorted(records.values(), key=lambda r: r.name)
+
+
+def register_workspace(workspace: Workspace, settings: Settings, principal: str | None = None) -> WorkspaceRecord:
+    """Register `workspace` (or check its registration) and make sure its branch exists."""
+    from ratatouille_nb.workspace.registration import register_workspace as register
+
+    return register(workspace, settings, principal)

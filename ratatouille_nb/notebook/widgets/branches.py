@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ratatouille_nb.errors import MergeConflictError, RatError
+from ratatouille_nb.verbs import branches
+from ratatouille_nb.verbs import session as sessions
 
 if TYPE_CHECKING:
     from ratatouille_nb.catalog.models import TableDiff
-    from ratatouille_nb.notebook.context import NotebookContext
+    from ratatouille_nb.engine.session import Session
 
 
 def diff_html(diffs: list[TableDiff]) -> str:
@@ -36,10 +38,10 @@ def diff_html(diffs: list[TableDiff]) -> str:
 
 
 class BranchPicker(w.VBox):
-    """Branch list and actions over the shared notebook session."""
+    """Branch list and actions over the kernel's session (or the one given)."""
 
-    def __init__(self, context: NotebookContext) -> None:
-        self.context = context
+    def __init__(self, session: Session | None = None) -> None:
+        self._fixed = session
         self.title = w.HTML()
         self.branches = w.Dropdown(description="Branch", layout=w.Layout(width="360px"))
         self.new_name = w.Text(placeholder="new branch name", layout=w.Layout(width="220px"))
@@ -70,20 +72,19 @@ class BranchPicker(w.VBox):
         self.merge_button.on_click(lambda _b: self._guard(self.ask_merge))
         self.confirm_button.on_click(lambda _b: self._guard(self.merge))
         self.cancel_button.on_click(lambda _b: self._show_confirm(False))
-        context.on_change(lambda _s: self.refresh())
+        sessions.on_change(lambda _s: self.refresh())
 
     # -- state --------------------------------------------------------------------------------
 
     @property
-    def session(self) -> Any:
-        return self.context.session
+    def session(self) -> Session:
+        return self._fixed or sessions.current()
 
     def refresh(self) -> None:
         """Reload branches from the store (after any change, here or elsewhere)."""
         self._updating = True
         try:
-            refs = self.session.store.list_references()
-            names = [r.name for r in refs if r.kind == "branch"]
+            names = [r.name for r in branches.list_refs(self.session) if r.kind == "branch"]
             current = self.session.branch
             self.branches.options = names
             self.branches.value = current
@@ -114,7 +115,7 @@ class BranchPicker(w.VBox):
 
     def switch(self, name: str) -> None:
         """Check out `name`: the kernel session (and every cell after) follows."""
-        self.context.switch_branch(name)
+        branches.checkout(self.session, name)
         self.status.value = f"switched to <code>{html.escape(name)}</code>"
 
     def create(self, name: str) -> None:
@@ -122,22 +123,17 @@ class BranchPicker(w.VBox):
         name = name.strip()
         if not name:
             raise RatError("type a branch name first")
-        self.session.store.create_reference(name, "branch", self.session.branch)
+        branches.create(self.session, name, checkout_=True)
         self.new_name.value = ""
-        self.context.switch_branch(name)
         self.status.value = f"created and switched to <code>{html.escape(name)}</code>"
 
     def preview(self) -> list[TableDiff]:
         """Diff of the compared branch against the current one (what a merge would bring)."""
-        from ratatouille_nb.catalog.diff import diff_refs
-
         other = self.compare.value
         if not other:
             self.diff_view.value = "<i>no other branch to compare with</i>"
             return []
-        base = self.session.store.merge_base(self.session.store.resolve(other).hash, self.session.store.resolve(self.session.branch).hash)
-        since = base.hash if base is not None else self.session.branch
-        diffs = diff_refs(self.session.store, self.session.warehouse, since, other)
+        diffs = branches.diff_since_fork(self.session, other)
         self.diff_view.value = f"<div>changes on <code>{html.escape(other)}</code> since it forked:</div>" + diff_html(diffs)
         return diffs
 
@@ -157,7 +153,7 @@ class BranchPicker(w.VBox):
         source = source or self.compare.value
         self._show_confirm(False)
         try:
-            result = self.session.store.merge(source, self.session.branch)
+            result = branches.merge(self.session, source)
         except MergeConflictError as exc:
             items = "".join(f"<li><code>{html.escape(t)}</code></li>" for t in exc.tables)
             self.status.value = (
@@ -165,6 +161,6 @@ class BranchPicker(w.VBox):
                 "nothing was changed"
             )
             return exc
-        self.context.changed()
+        self.refresh()
         self.status.value = f"merged <code>{html.escape(source)}</code> ({result.kind})"
         return result

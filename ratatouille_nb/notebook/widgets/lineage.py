@@ -332,30 +332,16 @@ class LineageGraphWidget(anywidget.AnyWidget):
 
 
 def _latest_model_run(session: Session, model: str) -> dict[str, Any] | None:
-    """The model's most recent run in this workspace, whatever its outcome (from RAT_HOME/runs.db)."""
-    path = session.settings.home / "runs.db"
-    if not path.exists():
-        return None
+    """The model's most recent run in this workspace, whatever its outcome (pipeline/runs.py)."""
+    from ratatouille_nb.pipeline.runs import latest_model_run
+
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            row = conn.execute(
-                "SELECT r.run_id, r.branch, r.command, r.started_at, r.finished_at, r.commit_hash, m.status, m.operation,"
-                " m.rows_written, m.rows_updated, m.seconds, m.error FROM run_models m JOIN runs r ON r.run_id = m.run_id"
-                " WHERE r.workspace = ? AND m.model = ? ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1",
-                (session.workspace.name, model),
-            ).fetchone()
-        finally:
-            conn.close()
+        found = latest_model_run(session.settings.home, session.workspace.name, model)
     except sqlite3.Error:
         return None
-    if row is None:
+    if found is None:
         return None
-    keys = (
-        "run_id", "branch", "command", "started_at", "finished_at", "commit_hash",
-        "status", "operation", "rows_written", "rows_updated", "seconds", "error",
-    )
-    out = dict(zip(keys, row, strict=False))
+    out: dict[str, Any] = dict(found)
     out["model"] = model
     out["note"] = "the model's latest run; it did not write the table's current snapshot"
     return out

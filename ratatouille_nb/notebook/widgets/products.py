@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ratatouille_nb.errors import RatError
+from ratatouille_nb.verbs import products
+from ratatouille_nb.verbs import session as sessions
 
 if TYPE_CHECKING:
-    from ratatouille_nb.notebook.context import NotebookContext
+    from ratatouille_nb.engine.session import Session
 
 
 def _age(seconds: float | None) -> str:
@@ -31,8 +33,8 @@ def query_for(name: str, limit: int = 100) -> str:
 class ProductBrowser(w.VBox):
     """Only products the current workspace may read are listed."""
 
-    def __init__(self, context: NotebookContext, shell: Any = None) -> None:
-        self.context = context
+    def __init__(self, session: Session | None = None, shell: Any = None) -> None:
+        self._fixed = session
         self.shell = shell
         self.search = w.Text(placeholder="search products", description="Search", layout=w.Layout(width="320px"))
         self.listing = w.Select(options=[], rows=8, layout=w.Layout(width="320px"))
@@ -60,11 +62,11 @@ class ProductBrowser(w.VBox):
             self.show(self.listing.value)  # the first match is preselected: show it right away
         self.subscribe_button.on_click(lambda _b: self._guard(lambda: self.subscribe(self.listing.value, self.version.value, self.alias.value or None)))
         self.insert_button.on_click(lambda _b: self._guard(lambda: self.insert_query(self.listing.value)))
-        context.on_change(lambda _s: self.refresh())
+        sessions.on_change(lambda _s: self.refresh())
 
     @property
-    def session(self) -> Any:
-        return self.context.session
+    def session(self) -> Session:
+        return self._fixed or sessions.current()
 
     def _guard(self, action: Any) -> None:
         try:
@@ -73,7 +75,7 @@ class ProductBrowser(w.VBox):
             self.status.value = f"<span style='color:var(--jp-error-color1,#b00)'>{html.escape(str(exc))}</span>"
 
     def refresh(self) -> None:
-        self._names = self.session.products.readable()
+        self._names = products.readable(self.session)
         self.filter(self.search.value)
 
     def filter(self, text: str) -> list[str]:
@@ -84,7 +86,7 @@ class ProductBrowser(w.VBox):
             if not needle or needle in name:
                 hits.append(name)
                 continue
-            info = self.session.products.show(name)
+            info = products.show(self.session, name)
             if needle in (info["description"] or "").lower() or needle in info["owner"]:
                 hits.append(name)
         self.listing.options = hits
@@ -95,7 +97,7 @@ class ProductBrowser(w.VBox):
         return hits
 
     def show(self, name: str) -> dict[str, Any]:
-        info = self.session.products.show(name)
+        info = products.show(self.session, name)
         versions = ", ".join(v["version"] for v in info["versions"])
         schema = "".join(f"<tr><td>{html.escape(c['name'])}</td><td>{html.escape(c['type'])}</td></tr>" for c in info["schema"])
         grants = ", ".join(f"{html.escape(ws)}:{lvl}" for ws, lvl in info["grants"]) or "owner only"
@@ -110,7 +112,7 @@ class ProductBrowser(w.VBox):
     def subscribe(self, name: str, version: str = "latest", alias: str | None = None) -> Any:
         if not name:
             raise RatError("pick a product first")
-        resolved = self.session.products.subscribe(name, version or "latest", alias)
+        resolved = products.subscribe(self.session, name, version or "latest", alias)
         self.status.value = f"subscribed to <b>{html.escape(name)}</b> {html.escape(version)} (now {resolved.release.version})"
         return resolved
 

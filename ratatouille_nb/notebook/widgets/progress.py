@@ -59,28 +59,24 @@ def tests_html(results: list[Any]) -> str:
 
 def run_with_progress(session: Any, verb: str, selectors: list[str], *, full_refresh: bool = False) -> Any:
     """Run, test or build with a live display; returns the run record, test results or build result."""
-    from ratatouille_nb.pipeline.executor import Runner
+    from ratatouille_nb.verbs import pipelines
 
-    runner = Runner(session)
-    names = runner.dag.select(selectors)
+    runner = pipelines.runner(session)
+    planned = pipelines.plan(session, selectors, using=runner)
     if verb == "test":
-        from ratatouille_nb.pipeline.quality import run_tests
-
-        results = run_tests(session, runner.project, names)
+        results = pipelines.test(session, selectors, using=runner).results
         display(w.HTML(tests_html(results)))
         return results
-    progress = RunProgress(verb, [(n, runner.dag.models[n].target) for n in names])
+    progress = RunProgress(verb, planned)
     display(progress)
     if verb == "run":
-        record = runner.run(selectors, full_refresh=full_refresh, on_event=progress.event)
+        record = pipelines.run(session, selectors, full_refresh=full_refresh, on_event=progress.event, using=runner)
         progress.summary.value = (
             f"<b>{record.status}</b> · commit <code>{(record.commit_hash or '-')[:12]}</code>"
             + (f" · {html.escape(record.error or '')} (nothing was committed)" if record.status != "success" else "")
         )
         return record
-    from ratatouille_nb.pipeline.build import build
-
-    result = build(session, selectors, full_refresh=full_refresh, on_event=progress.event, runner=runner)
+    result = pipelines.build(session, selectors, full_refresh=full_refresh, on_event=progress.event, using=runner)
     progress.summary.value = (
         (f"<b>published</b>: merged into <code>{html.escape(result.branch)}</code>"
          if result.published else f"<b>not published</b>: {html.escape(result.reason)}")

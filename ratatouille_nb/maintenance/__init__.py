@@ -1,0 +1,1 @@
+"""Keeping a lakehouse healthy: checks (doctor), compaction and snapshot expiry."""

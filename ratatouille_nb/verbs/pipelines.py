@@ -1,0 +1,99 @@
+"""Pipeline verbs: run, test and build the workspace's models.
+
+`run` builds models in DAG order as one atomic commit on a branch (default: the current one);
+`test` runs their data tests on a ref; `build` is write-audit-publish: run and test on a build
+branch, merge only if nothing blocks. What blocks is one rule (`TestReport.blocking`), the same
+for `rat test`, `rat build`, the magics, widgets and Dagster's checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ratatouille_nb.engine.session import Session
+    from ratatouille_nb.pipeline.build import BuildResult
+    from ratatouille_nb.pipeline.executor import Event, Runner
+    from ratatouille_nb.pipeline.quality import TestResult
+    from ratatouille_nb.pipeline.runs import RunRecord
+
+
+def runner(s: Session) -> Runner:
+    """The workspace's models loaded once, ready to select and run."""
+    from ratatouille_nb.pipeline.executor import Runner
+
+    return Runner(s)
+
+
+def plan(s: Session, selectors: Sequence[str] = (), *, using: Runner | None = None) -> list[tuple[str, str]]:
+    """(model, table) for each selected model, in the order they would run."""
+    r = using or runner(s)
+    return [(name, r.dag.models[name].target) for name in r.dag.select(list(selectors))]
+
+
+def run(
+    s: Session,
+    selectors: Sequence[str] = (),
+    *,
+    full_refresh: bool = False,
+    variables: dict[str, Any] | None = None,
+    branch: str | None = None,
+    on_event: Event | None = None,
+    using: Runner | None = None,
+) -> RunRecord:
+    """Build the selected models (default: all) on `branch` (default: the current branch), one commit."""
+    r = using or runner(s)
+    return r.run(list(selectors), full_refresh=full_refresh, variables=variables, branch=branch or s.branch, on_event=on_event)
+
+
+@dataclass
+class TestReport:
+    """Test results with the verdict: which block (error-severity failures and errors), counts by status."""
+
+    __test__ = False  # not a pytest class
+
+    ref: str
+    results: list[TestResult] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[TestResult]:
+        from ratatouille_nb.pipeline.quality import blocking
+
+        return blocking(self.results)
+
+    @property
+    def passed(self) -> bool:
+        return not self.blocking
+
+    def counts(self) -> dict[str, int]:
+        return {k: sum(1 for r in self.results if r.status == k) for k in ("pass", "warn", "fail", "error")}
+
+
+def test(s: Session, selectors: Sequence[str] = (), *, ref: str | None = None, using: Runner | None = None) -> TestReport:
+    """Run the data tests of the selected models (default: all) on `ref` (default: the current branch)."""
+    from ratatouille_nb.pipeline.quality import run_tests
+
+    r = using or runner(s)
+    names = r.dag.select(list(selectors))
+    return TestReport(ref=ref or s.branch, results=run_tests(s, r.project, names, ref=ref))
+
+
+def build(
+    s: Session,
+    selectors: Sequence[str] = (),
+    *,
+    full_refresh: bool = False,
+    variables: dict[str, Any] | None = None,
+    on_event: Event | None = None,
+    using: Runner | None = None,
+) -> BuildResult:
+    """Run + test on `<branch>/build/<id>`; merge into the current branch only if no test blocks."""
+    from ratatouille_nb.pipeline.build import build as build_
+
+    result = build_(s, list(selectors), full_refresh=full_refresh, variables=variables, on_event=on_event, runner=using or runner(s))
+    from ratatouille_nb.verbs.session import touched
+
+    touched(s)
+    return result
