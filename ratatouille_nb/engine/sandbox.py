@@ -11,7 +11,7 @@ After its extensions load, every connection that runs user SQL gets
 - `enable_external_access = false`, then `lock_configuration = true`,
 so DuckDB itself refuses read_parquet, glob, iceberg_scan, read_blob, COPY, ATTACH, LOAD and INSTALL
 anywhere else, and no `SET` can undo it. Another workspace's storage root or folder, the warehouse
-root and RAT_HOME's stores (catalog.db, registry.db, runs.db) are never allowed, whatever the
+root and RAT_HOME's stores (catalog.db, registry.db, runs.db, access.db) are never allowed, whatever the
 settings say: a folder that would expose them is refused when the connection opens.
 
 Known gap (measured on DuckDB 1.5.5): for s3:// paths DuckDB checks the prefix before httpfs folds
@@ -27,7 +27,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +37,13 @@ from ratatouille_nb.errors import ConfigError
 if TYPE_CHECKING:
     import duckdb
 
+    from ratatouille_nb.access.registry import WorkspaceRecord
     from ratatouille_nb.catalog.models import TableEntry
     from ratatouille_nb.settings import Settings
     from ratatouille_nb.storage import Warehouse
     from ratatouille_nb.workspace import Workspace
 
-STORES = ("catalog.db", "registry.db", "runs.db")
+STORES = ("catalog.db", "registry.db", "runs.db", "access.db")
 READ_PATHS_HINT = "add the folder to `read_paths:` in workspace.yaml (or set RAT_READ_PATHS=<folder> for one run)"
 _REFUSED_RE = re.compile(r'Cannot access (?:file|directory) "([^"]*)"')
 
@@ -134,10 +135,8 @@ def _overlaps(folder: str, places: Iterable[Protected]) -> Protected | None:
 # -- what is protected ------------------------------------------------------------------------
 
 
-def protected_places(settings: Settings, workspace: Workspace, warehouse: Warehouse) -> list[Protected]:
+def protected_places(settings: Settings, workspace: Workspace, warehouse: Warehouse, records: Iterable[WorkspaceRecord]) -> list[Protected]:
     """RAT_HOME's stores, the warehouse root, and every other registered workspace's storage root and folder."""
-    from ratatouille_nb.workspace.registry import WorkspaceRegistry
-
     product_hint = "read another workspace's data as a data product it grants you: products.<name> (see `rat products list`)"
     places = [
         Protected(_canonical(str(settings.home / name)), f"RAT_HOME's {name}", "SQL never reads Ratatouille's own stores")
@@ -145,11 +144,6 @@ def protected_places(settings: Settings, workspace: Workspace, warehouse: Wareho
     ]
     places.append(Protected(_canonical(warehouse.location()), "the warehouse root (every workspace's tables)", product_hint))
     own_root = _canonical(warehouse.location(workspace.prefix))
-    registry = WorkspaceRegistry(settings.home)
-    try:
-        records = registry.all()
-    finally:
-        registry.close()
     for record in records:
         if record.name == workspace.name:
             continue
@@ -186,12 +180,14 @@ def build_policy(
     warehouse: Warehouse,
     temp_dir: Path,
     pins: dict[str, list[TableEntry]] | None = None,
+    records: Iterable[WorkspaceRecord] = (),
 ) -> SandboxPolicy:
     """The sandbox of `workspace`: its own folders, its read_paths, and the files of `pins`.
 
-    `pins` maps a table key (`products.<name>`, or a foreign `layer.table` of a ref it reads) to entries.
+    `pins` maps a table key (`products.<name>`, or a foreign `layer.table` of a ref it reads) to entries;
+    `records` are the registered workspaces (access/registry.py), whose places are protected.
     """
-    places = protected_places(settings, workspace, warehouse)
+    places = protected_places(settings, workspace, warehouse, records)
     storage_root = _canonical(warehouse.location(workspace.prefix))
     holding = next((p for p in places if _inside(p.path, storage_root) and p.path != storage_root), None)
     if holding is not None:
@@ -253,16 +249,19 @@ def pin_files(warehouse: Warehouse, entry: TableEntry) -> tuple[str, ...]:
     from ratatouille_nb.catalog.tables import read_metadata
 
     io = warehouse.file_io()
-    meta = read_metadata(io, entry.metadata_location)
     files = [entry.metadata_location]
-    for snapshot_id in {meta.current_snapshot_id, entry.snapshot_id} - {None}:
-        snapshot = meta.snapshot_by_id(snapshot_id)  # type: ignore[arg-type]
-        if snapshot is None:
-            continue
-        files.append(snapshot.manifest_list)
-        for manifest in snapshot.manifests(io):
-            files.append(manifest.manifest_path)
-            files += [e.data_file.file_path for e in manifest.fetch_manifest_entry(io, discard_deleted=True)]
+    try:
+        meta = read_metadata(io, entry.metadata_location)
+        for snapshot_id in {meta.current_snapshot_id, entry.snapshot_id} - {None}:
+            snapshot = meta.snapshot_by_id(snapshot_id)  # type: ignore[arg-type]
+            if snapshot is None:
+                continue
+            files.append(snapshot.manifest_list)
+            for manifest in snapshot.manifests(io):
+                files.append(manifest.manifest_path)
+                files += [e.data_file.file_path for e in manifest.fetch_manifest_entry(io, discard_deleted=True)]
+    except Exception:  # noqa: BLE001 - a damaged pin: allow what was listed; reading it reports the damage (errormap.py)
+        return tuple(sorted({_canonical(f) for f in files}))  # not cached: a restored file is listed next time
     out = tuple(sorted({_canonical(f) for f in files}))
     with _PIN_LOCK:
         _PIN_CACHE[key] = out
@@ -272,35 +271,36 @@ def pin_files(warehouse: Warehouse, entry: TableEntry) -> tuple[str, ...]:
 # -- noticing grants and revocations ----------------------------------------------------------
 
 
-@dataclass
 class RegistryWatch:
-    """Tells whether RAT_HOME/registry.db changed since the last look (SQLite's `PRAGMA data_version`)."""
+    """Tells whether RAT_HOME's product or access registry changed since the last look (SQLite's `PRAGMA data_version`)."""
 
-    path: Path
-    _con: sqlite3.Connection | None = field(default=None, repr=False)
-    _seen: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self, *paths: Path) -> None:
+        self.paths = paths
+        self._cons: dict[Path, sqlite3.Connection] = {}
+        self._seen: Any = None
+        self._lock = threading.Lock()
 
     def changed(self) -> bool:
         with self._lock:
-            version = self._version()
+            version = tuple(self._version(p) for p in self.paths)
             if version == self._seen:
                 return False
             self._seen = version
             return True
 
-    def _version(self) -> Any:
-        if self._con is None:
-            if not self.path.is_file():
+    def _version(self, path: Path) -> Any:
+        con = self._cons.get(path)
+        if con is None:
+            if not path.is_file():
                 return None
-            self._con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+            con = self._cons[path] = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
         try:
-            return self._con.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.Error:
+            return (con.execute("PRAGMA data_version").fetchone()[0], path.stat().st_ino)
+        except (sqlite3.Error, OSError):
             return object()  # unreadable now: treat as changed, so the next look re-reads the registry
 
     def close(self) -> None:
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+            for con in self._cons.values():
+                con.close()
+            self._cons.clear()

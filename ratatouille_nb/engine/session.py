@@ -92,7 +92,7 @@ class Session:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._binder = ViewBinder(self.warehouse)
         self._policy: SandboxPolicy | None = None
-        self._watch = RegistryWatch(self.settings.home / "registry.db")
+        self._watch = RegistryWatch(self.settings.home / "registry.db", self.settings.home / "access.db")
         # Entries whose files the sandbox allows beyond the default product pins: other pins of a
         # product, tables outside the storage root on a ref this session read (a merge into main).
         self._extra: dict[str, list[TableEntry]] = {}
@@ -135,22 +135,31 @@ class Session:
         for key, entries in self._extra.items():
             pins[key] = [*pins.get(key, []), *entries]
         temp = temp_directory(self.resources, self.settings.spill_dir)
-        policy = build_policy(self.settings, self.workspace, self.warehouse, temp, pins)
+        policy = build_policy(self.settings, self.workspace, self.warehouse, temp, pins, self.access.registry.all())
         self._con = connect(self.resources, self.settings.spill_dir, warehouse=self.warehouse, policy=policy)
         self._policy = policy
         self._binder.reset()
 
     def _readable_pins(self) -> dict[str, list[TableEntry]]:
         """`products.<name>` -> the pin this workspace reads it at, for every product it may read."""
-        if not (self.settings.home / "registry.db").is_file():
-            return {}
         out: dict[str, list[TableEntry]] = {}
-        for name in self.products.readable():
+        for name in self._readable_names():
             try:
                 out[f"products.{name}"] = [self.products.resolve(name).entry]
             except RatError:
                 continue  # no release satisfies the subscription: nothing of it is readable
         return out
+
+    def _readable_names(self) -> list[str]:
+        """Products this workspace may read; none while the product registry is missing or damaged."""
+        from ratatouille_nb.errors import StoreError
+
+        if not (self.settings.home / "registry.db").is_file():
+            return []
+        try:
+            return self.products.readable()
+        except StoreError:
+            return []  # reading a product says what is wrong with the registry; tables stay readable
 
     def _reopen(self) -> None:
         if self._con is not None:
@@ -176,7 +185,7 @@ class Session:
         policy = self.sandbox
         reopen = False
         if self._watch.changed():
-            readable = {f"products.{n}" for n in self.products.readable()} if (self.settings.home / "registry.db").is_file() else set()
+            readable = {f"products.{n}" for n in self._readable_names()}
             if not {f"products.{n}" for n in policy.products} <= readable or any(not k.startswith("products.") for k in self._extra):
                 self._extra = {k: v for k, v in self._extra.items() if k in readable}
                 reopen = True

@@ -50,7 +50,7 @@ def test_another_workspaces_files_are_refused(pair: Pair) -> None:
 
 
 def test_rat_home_stores_are_refused(pair: Pair) -> None:
-    for store in ("registry.db", "catalog.db", "runs.db"):
+    for store in ("registry.db", "catalog.db", "runs.db", "access.db"):
         _refused(pair, f"SELECT size FROM read_blob('{pair.settings.home / store}')", SandboxError, f"RAT_HOME's {store}")
 
 
