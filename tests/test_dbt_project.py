@@ -36,13 +36,6 @@ from tests.test_pipelines import assert_same_rows
 FIXTURE = Path(__file__).parent / "fixtures" / "dbt_bakery"
 
 
-@pytest.fixture(autouse=True)
-def _serial_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One model at a time (profile `tiny`): parallel runs still race on the shared DuckDB catalog
-    (issue #13 item 1, fixed by the runner's per-model binding scope); these tests are about dbt."""
-    monkeypatch.setenv("RAT_PROFILE", "tiny")
-
-
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
     target = tmp_path / "bakery"

@@ -1,7 +1,9 @@
 """Run models in DAG order inside one branch transaction: the whole run is one atomic commit.
 
-Independent models run in parallel (up to the profile's `max_parallel_pipelines`), each on its
-own DuckDB cursor; every model reads its upstream models' staged (not yet committed) output.
+Independent models run in parallel (up to the profile's `max_parallel_pipelines`), each in its own
+scope (`Session.scope()`: a cursor with a private catalog for its `layer.table` views, so models
+never rebind each other's views). A model reads exactly the run's base tables plus what its
+upstream models staged (not yet committed), whatever runs beside it.
 If any model fails, nothing is committed and the files written by the run are removed.
 """
 
@@ -70,6 +72,7 @@ class Runner:
         run_state = RunState(self.session, txn, self.project, full_refresh, dict(variables or {}))
         try:
             self._check_external_refs(names, txn.contents())
+            self.session.allow_pins(self._reads(names, txn.contents()))
             self._execute(run_state, names, {m.model: m for m in record.models}, on_event)
             failed = [m for m in record.models if m.status == "failed"]
             if failed:
@@ -123,6 +126,16 @@ class Runner:
                         hint="check the name (layer.table or a pipeline name)",
                     )
 
+    def _reads(self, names: list[str], contents: dict[str, TableEntry]) -> dict[str, TableEntry]:
+        """Tables of the branch the selected models name (by ref() or in their SQL): the sandbox must reach them."""
+        from ratatouille_nb.engine.scope import referenced
+
+        out: dict[str, TableEntry] = {}
+        for name in names:
+            model = self.dag.models[name]
+            out.update(referenced(" ".join([model.sql or "", *self.dag.external.get(name, ())]), contents))
+        return out
+
     def _execute(self, state: RunState, names: list[str], runs: dict[str, ModelRun], on_event: Event | None) -> None:
         selected = set(names)
         pending = list(names)
@@ -175,6 +188,15 @@ class Runner:
 
     # -- one model ----------------------------------------------------------------------------
 
+    def visible(self, state: RunState, model: Model) -> dict[str, TableEntry]:
+        """The tables `model` reads: the run's base commit plus what its upstream models (and it) staged."""
+        ups = self.dag.closure(model.name, "up") | {model.name}
+        written = {t for name in ups if name in self.dag.models for t in self.dag.models[name].produces}
+        with state.txn.lock:
+            base, staged = dict(state.txn.tables.base), dict(state.txn.tables.staged)
+        merged = {**base, **{k: v for k, v in staged.items() if k in written}}
+        return {k: v for k, v in merged.items() if v is not None}
+
     def render(
         self,
         state: RunState,
@@ -185,13 +207,13 @@ class Runner:
         bind: Callable[[str], None] | None = None,
         ctes: dict[str, str] | None = None,
     ) -> str:
-        """Compile a SQL model against the run's current state.
+        """Compile a SQL model against what it may read (`visible`).
 
         `ref()` of an ephemeral model renders that model too and inlines it as a CTE (dbt's
         `__dbt__cte__<name>`); `bind` makes tables visible to `cursor` for `run_query` and the
         watermark (the model's ModelContext provides both).
         """
-        contents = state.txn.contents()
+        contents = self.visible(state, model)
         by_target = self.project.by_target()
         top = ctes is None
         ctes = {} if ctes is None else ctes
@@ -322,22 +344,23 @@ class Runner:
         from ratatouille_nb.pipeline.materializations import ModelContext, materialization
 
         token = _CURRENT_MODEL_RUN.set(run)
-        cursor = state.session.con.cursor()
         try:
-            writer = IncrementalWriter(cursor, state.txn, state.session.resources, spill_dir=state.session.settings.spill_dir)
-            ctx = ModelContext(
-                state=state,
-                model=model,
-                run=run,
-                cursor=cursor,
-                writer=writer,
-                render_sql=lambda ctx, incremental: self.render(state, model, incremental=incremental, cursor=ctx.cursor, bind=ctx.bind),
-            )
-            kind = "python" if model.kind == "python" else model.materialized
-            out = materialization(kind).run(ctx)
-            return out.operation, out.rows, out.updated
+            with state.session.scope() as scope:  # this model's own cursor and catalog (engine/scope.py)
+                writer = IncrementalWriter(scope.cursor, state.txn, state.session.resources, spill_dir=state.session.settings.spill_dir)
+                ctx = ModelContext(
+                    state=state,
+                    model=model,
+                    run=run,
+                    cursor=scope.cursor,
+                    writer=writer,
+                    render_sql=lambda ctx, incremental: self.render(state, model, incremental=incremental, cursor=ctx.cursor, bind=ctx.bind),
+                    scope=scope,
+                    visible=lambda: self.visible(state, model),
+                )
+                kind = "python" if model.kind == "python" else model.materialized
+                out = materialization(kind).run(ctx)
+                return out.operation, out.rows, out.updated
         finally:
-            cursor.close()
             _CURRENT_MODEL_RUN.reset(token)
 
 

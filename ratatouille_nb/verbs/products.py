@@ -71,7 +71,7 @@ def consume(
     resolved = resolve(s, name, version, as_of=as_of)
     view = f"_product_{name}_{resolved.release.version.replace('.', '_').replace('-', '_')}"
     location = resolved.entry.metadata_location.replace("'", "''")
-    s.ensure_iceberg()
+    s.allow_pins({f"products.{name}": resolved.entry})  # an older version or pin: let the sandbox reach its files
     s.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS SELECT * FROM iceberg_scan('{location}')")
     relation = s.con.sql(f"SELECT * FROM {quote_ident(view)}")
     if as_ == "polars":

@@ -21,8 +21,7 @@ def test_docs_site_in_a_browser(browser: Any, tmp_path: Path, screenshot_dir: Pa
     shutil.copytree(FIXTURE, project)
     home = str(tmp_path / "rat-home")
     for args in (["build"], ["docs"]):
-        # --profile tiny: one model at a time (parallel runs race until the runner's per-model binding scope lands).
-        result = CliRunner().invoke(cli, ["--home", home, "--workspace", str(project), "--profile", "tiny", *args])
+        result = CliRunner().invoke(cli, ["--home", home, "--workspace", str(project), *args])
         assert result.exit_code == 0, result.output
     index = project / "target" / "docs" / "index.html"
     context = browser.new_context(viewport=VIEWPORT)

@@ -2,8 +2,9 @@
 
 A materialization is one class in this folder, registered by name with `@register`; the runner
 (pipeline/executor.py) looks the model's `materialized` up here and calls `run(ctx)`. Every table
-binding and SQL execution of a model goes through its `ModelContext`, so how a model sees its
-tables (one shared catalog today, a per-model scope later) changes in one place: `ModelContext`.
+binding and SQL execution of a model goes through its `ModelContext`: the runner gives it the
+model's scope (`Session.scope()`, engine/scope.py — its own cursor and catalog) and what the model
+may read (the run's base tables plus its upstream models' staged output).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from ratatouille_nb.catalog.models import TableEntry
     from ratatouille_nb.engine.incremental import IncrementalWriter
+    from ratatouille_nb.engine.scope import Scope
     from ratatouille_nb.pipeline.model import Model
     from ratatouille_nb.pipeline.runs import ModelRun
     from ratatouille_nb.pipeline.state import RunState
@@ -45,6 +47,8 @@ class ModelContext:
     writer: IncrementalWriter
     render_sql: Callable[[ModelContext, bool], str]
     extras: dict[str, Any] = field(default_factory=dict)
+    scope: Scope | None = None  # None: bind in the session's shared catalog (a caller outside a run)
+    visible: Callable[[], dict[str, TableEntry]] | None = None
 
     @property
     def target(self) -> str:
@@ -55,7 +59,7 @@ class ModelContext:
         return self.state.full_refresh
 
     def contents(self) -> dict[str, TableEntry]:
-        return self.state.txn.contents()
+        return self.visible() if self.visible is not None else self.state.txn.contents()
 
     def entry(self) -> TableEntry | None:
         return self.contents().get(self.model.target)
@@ -63,8 +67,11 @@ class ModelContext:
     def bind(self, sql: str, contents: dict[str, TableEntry] | None = None) -> None:
         """Make the tables `sql` names (products included) visible to this model's cursor."""
         state = self.state
+        current = contents if contents is not None else self.contents()
+        if self.scope is not None:
+            self.scope.bind(sql, state.session.with_products(sql, current))
+            return
         with state.bind_lock:
-            current = contents if contents is not None else state.txn.contents()
             state.session.bind(sql, state.session.with_products(sql, current))
 
     def scalar(self, sql: str) -> Any:
