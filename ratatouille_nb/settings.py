@@ -108,3 +108,7 @@ class Settings:
     @property
     def spill_dir(self) -> Path:
         return self.home / "tmp"
+
+    def workspace_spill_dir(self, workspace: str) -> Path:
+        """One workspace's spill folder: DuckDB's temp files and merge batches, reachable by its SQL only."""
+        return self.spill_dir / workspace

@@ -47,7 +47,7 @@ def test_profile_applied_to_connection(settings: Settings, workspace: Workspace,
         assert scalar(s, "SELECT current_setting('threads')") == 1
         limit = str(scalar(s, "SELECT current_setting('memory_limit')"))
         assert limit.endswith("MiB") and 500 <= float(limit.split()[0]) <= 600
-        assert scalar(s, "SELECT current_setting('temp_directory')") == str(settings.spill_dir)
+        assert scalar(s, "SELECT current_setting('temp_directory')") == str(settings.workspace_spill_dir(workspace.name))
 
 
 def test_workspace_profile_and_overrides_apply(settings: Settings, tmp_path: Path) -> None:

@@ -196,7 +196,7 @@ def build_policy(
             hint="give each workspace a storage prefix that does not contain another's (isolation.s3_prefix)",
         )
     directories = [storage_root]
-    fixed = [(str(exports_dir(workspace)), "the exports folder"), (str(settings.spill_dir), "the spill folder"), (str(temp_dir), "resources temp_directory")]
+    fixed = [(str(exports_dir(workspace)), "the exports folder"), (str(settings.workspace_spill_dir(workspace.name)), "the spill folder"), (str(temp_dir), "resources temp_directory")]
     for folder, what in [*fixed, *read_paths(settings, workspace)]:
         canonical = _canonical(folder)
         clash = _overlaps(canonical, places)

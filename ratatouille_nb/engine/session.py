@@ -134,9 +134,9 @@ class Session:
         self._extra = {k: v for k, v in self._extra.items() if not k.startswith("products.") or k in readable}
         for key, entries in self._extra.items():
             pins[key] = [*pins.get(key, []), *entries]
-        temp = temp_directory(self.resources, self.settings.spill_dir)
+        temp = temp_directory(self.resources, self.spill_dir)
         policy = build_policy(self.settings, self.workspace, self.warehouse, temp, pins, self.access.registry.all())
-        self._con = connect(self.resources, self.settings.spill_dir, warehouse=self.warehouse, policy=policy)
+        self._con = connect(self.resources, self.spill_dir, warehouse=self.warehouse, policy=policy)
         self._policy = policy
         self._binder.reset()
 
@@ -481,6 +481,11 @@ class Session:
             "metadata_location": entry.metadata_location,
             "location": meta.location,
         }
+
+    @property
+    def spill_dir(self) -> Path:
+        """This workspace's own spill folder (RAT_HOME/tmp/<workspace>): another workspace's SQL cannot reach it."""
+        return self.settings.workspace_spill_dir(self.workspace.name)
 
     @property
     def closed(self) -> bool:

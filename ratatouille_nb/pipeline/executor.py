@@ -346,7 +346,7 @@ class Runner:
         token = _CURRENT_MODEL_RUN.set(run)
         try:
             with state.session.scope() as scope:  # this model's own cursor and catalog (engine/scope.py)
-                writer = IncrementalWriter(scope.cursor, state.txn, state.session.resources, spill_dir=state.session.settings.spill_dir)
+                writer = IncrementalWriter(scope.cursor, state.txn, state.session.resources, spill_dir=state.session.spill_dir)
                 ctx = ModelContext(
                     state=state,
                     model=model,

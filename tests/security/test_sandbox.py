@@ -54,6 +54,15 @@ def test_rat_home_stores_are_refused(pair: Pair) -> None:
         _refused(pair, f"SELECT size FROM read_blob('{pair.settings.home / store}')", SandboxError, f"RAT_HOME's {store}")
 
 
+def test_another_workspaces_spill_folder_is_refused(pair: Pair) -> None:
+    """Merge batches and DuckDB's temp files of workspace a stay out of b's reach."""
+    theirs = pair.settings.workspace_spill_dir("a")
+    theirs.mkdir(parents=True, exist_ok=True)
+    (theirs / "batch.csv").write_text("x\n1\n")
+    _refused(pair, f"SELECT * FROM read_csv('{theirs / 'batch.csv'}')", SandboxError, "")
+    assert pair.b.spill_dir == pair.settings.workspace_spill_dir("b")
+
+
 def test_dot_segments_cannot_climb_out(pair: Pair) -> None:
     own = pair.settings.warehouse / "b"
     _refused(pair, f"SELECT * FROM read_parquet('{own}/../a/silver/orders/data/*/*.parquet')", ForbiddenStatementError, "'..' segment")

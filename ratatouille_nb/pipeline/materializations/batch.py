@@ -43,7 +43,7 @@ def spilled(ctx: ModelContext, select_sql: str) -> Iterator[Batch]:
     except duckdb.Error as exc:
         raise duck_error(exc, select_sql) from None
     select_sql = f"SELECT {storable_projection(described)} FROM ({select_sql}) AS _src"
-    folder = ctx.state.session.settings.spill_dir / f"model-batch-{uuid.uuid4().hex[:12]}"
+    folder = ctx.state.session.spill_dir / f"model-batch-{uuid.uuid4().hex[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     try:
         try:
