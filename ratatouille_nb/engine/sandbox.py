@@ -153,6 +153,7 @@ def protected_places(settings: Settings, workspace: Workspace, warehouse: Wareho
         folder = _canonical(record.path)
         if folder != _canonical(str(workspace.root)):
             places.append(Protected(folder, f"workspace '{record.name}''s folder", "each workspace's SQL reads its own folder only"))
+        places.append(Protected(_canonical(str(settings.workspace_spill_dir(record.name))), f"workspace '{record.name}''s spill folder", "spill files are private"))
     return places
 
 

@@ -59,8 +59,16 @@ def test_another_workspaces_spill_folder_is_refused(pair: Pair) -> None:
     theirs = pair.settings.workspace_spill_dir("a")
     theirs.mkdir(parents=True, exist_ok=True)
     (theirs / "batch.csv").write_text("x\n1\n")
-    _refused(pair, f"SELECT * FROM read_csv('{theirs / 'batch.csv'}')", SandboxError, "")
+    _refused(pair, f"SELECT * FROM read_csv('{theirs / 'batch.csv'}')", SandboxError, "cannot access .*/tmp/a/batch.csv.: it lies in workspace 'a''s spill folder")
     assert pair.b.spill_dir == pair.settings.workspace_spill_dir("b")
+    from ratatouille_nb.engine.sandbox import build_policy
+    from ratatouille_nb.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="would let SQL reach workspace 'a''s spill folder"):
+        build_policy(
+            pair.settings.with_(read_paths=(str(pair.settings.spill_dir),)), pair.b.workspace, pair.b.warehouse,
+            pair.b.spill_dir, {}, pair.b.access.registry.all(),
+        )
 
 
 def test_dot_segments_cannot_climb_out(pair: Pair) -> None:
