@@ -153,7 +153,8 @@ def protected_places(settings: Settings, workspace: Workspace, warehouse: Wareho
         folder = _canonical(record.path)
         if folder != _canonical(str(workspace.root)):
             places.append(Protected(folder, f"workspace '{record.name}''s folder", "each workspace's SQL reads its own folder only"))
-        places.append(Protected(_canonical(str(settings.workspace_spill_dir(record.name))), f"workspace '{record.name}''s spill folder", "spill files are private"))
+        spill = _canonical(str(settings.workspace_spill_dir(record.name)))
+        places.append(Protected(spill, f"workspace '{record.name}''s spill folder", "spill files are private"))
     return places
 
 
@@ -197,7 +198,11 @@ def build_policy(
             hint="give each workspace a storage prefix that does not contain another's (isolation.s3_prefix)",
         )
     directories = [storage_root]
-    fixed = [(str(exports_dir(workspace)), "the exports folder"), (str(settings.workspace_spill_dir(workspace.name)), "the spill folder"), (str(temp_dir), "resources temp_directory")]
+    fixed = [
+        (str(exports_dir(workspace)), "the exports folder"),
+        (str(settings.workspace_spill_dir(workspace.name)), "the spill folder"),
+        (str(temp_dir), "resources temp_directory"),
+    ]
     for folder, what in [*fixed, *read_paths(settings, workspace)]:
         canonical = _canonical(folder)
         clash = _overlaps(canonical, places)
