@@ -5,6 +5,9 @@ One frozen object resolved once per process, so every layer (CLI, magics, server
 The warehouse (where table files go) is `RAT_WAREHOUSE`, default `RAT_HOME/warehouse`; an
 `s3://bucket/path` warehouse takes `S3_ENDPOINT` (e.g. `http://minio:9000`, path-style
 addressing), `S3_ACCESS_KEY`, `S3_SECRET_KEY` and `S3_REGION` (default `us-east-1`).
+
+`RAT_READ_PATHS` (os.pathsep-separated folders) lets SQL of this run read local files there, on top
+of the workspace's own `read_paths:` (engine/sandbox.py decides what SQL may reach).
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_HOME = "~/.ratatouille"
+
+
+def split_paths(value: str) -> tuple[str, ...]:
+    """`RAT_READ_PATHS`: folders separated by os.pathsep (':' on Linux), empty parts ignored."""
+    return tuple(p.strip() for p in value.split(os.pathsep) if p.strip())
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class Settings:
     """NESSIE_TOKEN: a bearer token sent to an authenticated Nessie server."""
     user: str | None = None
     """RAT_USER: the acting principal (else the Jupyter user for REST calls, else the OS login)."""
+    read_paths: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: str | None) -> Settings:
@@ -56,6 +65,7 @@ class Settings:
             s3_region=overrides.get("s3_region") or env.get("S3_REGION") or None,
             user=overrides.get("user") or env.get("RAT_USER") or None,
             nessie_token=overrides.get("nessie_token") or env.get("NESSIE_TOKEN") or None,
+            read_paths=split_paths(overrides.get("read_paths") or env.get("RAT_READ_PATHS") or ""),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -98,3 +108,7 @@ class Settings:
     @property
     def spill_dir(self) -> Path:
         return self.home / "tmp"
+
+    def workspace_spill_dir(self, workspace: str) -> Path:
+        """One workspace's spill folder: DuckDB's temp files and merge batches, reachable by its SQL only."""
+        return self.spill_dir / workspace

@@ -19,7 +19,7 @@ pytest_plugins = ["tests.s3_server"]
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in (
         "RAT_HOME", "RAT_WORKSPACE", "RAT_PROFILE", "RAT_BRANCH", "RAT_CATALOG",
-        "RAT_WAREHOUSE", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION", "RAT_USER",
+        "RAT_WAREHOUSE", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION", "RAT_USER", "RAT_READ_PATHS",
     ):
         monkeypatch.delenv(var, raising=False)
     (tmp_path / "user-home").mkdir(exist_ok=True)

@@ -216,21 +216,21 @@ def test_deleted_catalog_is_not_recreated_empty(lake: Session, rat: Rat, setting
         Path(f"{catalog}{suffix}").unlink(missing_ok=True)
     table_files = sum(1 for p in before if "/metadata/" in p or "/data/w-" in p)
     message = (
-        f"error: the catalog {catalog} is missing, but {settings.home / 'registry.db'} holds product releases: "
+        f"error: the catalog {catalog} is missing, but {settings.home / 'access.db'} holds 1 registered workspace(s): "
         "refusing to start an empty catalog\n"
         "  hint: restore catalog.db from a backup (the table files are intact) and see `rat doctor`; to start over "
-        "instead, move the warehouse, registry.db and runs.db out of RAT_HOME\n"
+        "instead, move the warehouse, access.db, registry.db and runs.db out of RAT_HOME\n"
     )
     assert rat("tables", code=1).stderr == message
     assert rat("gc", "--older-than", "0", code=1).stderr == message
     assert not catalog.exists() and _files(settings) == before
 
     doctor = rat("doctor", code=1).stdout.splitlines()
-    assert f"PROBLEM  {catalog}: catalog.db is missing, but {settings.home / 'registry.db'} holds product releases" in doctor
+    assert f"PROBLEM  {catalog}: catalog.db is missing, but {settings.home / 'access.db'} holds 1 registered workspace(s)" in doctor
     assert f"  fix: restore {catalog} from a backup (the table files are intact); do not run `rat gc` until then" in doctor
 
-    # Without the registry, the warehouse alone gives it away.
-    (settings.home / "registry.db").unlink()
+    # Without the access store, the warehouse alone gives it away.
+    (settings.home / "access.db").unlink()
     assert rat("tables", code=1).stderr.startswith(
         f"error: the catalog {catalog} is missing, but the warehouse {settings.warehouse} holds {table_files} table file(s): "
     )

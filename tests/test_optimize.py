@@ -16,8 +16,8 @@ from ratatouille_nb.engine.writer import TableWriter
 from ratatouille_nb.errors import CommitConflictError, TableNotFoundError
 from ratatouille_nb.lineage.build import producing_run
 from ratatouille_nb.maintenance.optimize import _compact, optimize
-from ratatouille_nb.verbs import pipelines
 from ratatouille_nb.settings import Settings
+from ratatouille_nb.verbs import pipelines
 from ratatouille_nb.workspace import Workspace, init_workspace
 
 CHECK = "SELECT count(*), count(DISTINCT id), sum(hash(t)) FROM {key} AS t"

@@ -199,6 +199,15 @@ def test_access_is_denied_without_a_grant_and_allowed_with_one(owner: Session, c
         consumer.products.resolve("kpis")
 
 
+@pytest.fixture(autouse=True)
+def _forget_the_process_session() -> Iterator[None]:
+    """`_rat` makes a fixture's session the process's; forget it before the fixture closes it."""
+    from ratatouille_nb.verbs import session as sessions
+
+    yield
+    sessions.forget()
+
+
 def _rat(session: Session) -> Rat:
     r = Rat()
     r.use(session)

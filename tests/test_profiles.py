@@ -47,7 +47,7 @@ def test_profile_applied_to_connection(settings: Settings, workspace: Workspace,
         assert scalar(s, "SELECT current_setting('threads')") == 1
         limit = str(scalar(s, "SELECT current_setting('memory_limit')"))
         assert limit.endswith("MiB") and 500 <= float(limit.split()[0]) <= 600
-        assert scalar(s, "SELECT current_setting('temp_directory')") == str(settings.spill_dir)
+        assert scalar(s, "SELECT current_setting('temp_directory')") == str(settings.workspace_spill_dir(workspace.name))
 
 
 def test_workspace_profile_and_overrides_apply(settings: Settings, tmp_path: Path) -> None:
@@ -62,8 +62,12 @@ def test_workspace_profile_and_overrides_apply(settings: Settings, tmp_path: Pat
 
 
 def test_big_sort_spills_instead_of_failing(settings: Settings, workspace: Workspace) -> None:
-    with Session(settings.with_(profile="tiny"), workspace) as s:
-        s.con.execute("SET memory_limit = '64MB'")
+    # The connection's settings are locked (engine/sandbox.py): the cap comes from the workspace's resources.
+    text = (workspace.root / "workspace.yaml").read_text()
+    text = text.replace("profile: small", "profile: tiny").replace("overrides: {}", "overrides: {memory_limit: 64MB}")
+    (workspace.root / "workspace.yaml").write_text(text)
+    with Session(settings, Workspace.load(workspace.root)) as s:
+        assert s.resources.duckdb_limit_mb == 128  # the override, raised to the 128 MB floor (MIN_DUCKDB_MB)
         total = scalar(
             s,
             "SELECT count(*) FROM (SELECT i, md5(i::VARCHAR) AS h FROM range(2000000) t(i) ORDER BY h)",

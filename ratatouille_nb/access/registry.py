@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from ratatouille_nb.access.roles import ROLES, Role
-from ratatouille_nb.errors import CatalogError, WorkspaceError
+from ratatouille_nb.errors import WorkspaceError
+from ratatouille_nb.sqlite_store import Migration, StoreConnection, open_sqlite
 
 FILE_NAME = "access.db"
 
@@ -42,7 +44,7 @@ class Member:
     granted_at: float = 0.0
 
 
-def _v1(cur: sqlite3.Cursor, home: Path, principal: str) -> None:
+def _v1(home: Path, principal: str, cur: sqlite3.Connection) -> None:
     cur.execute(
         "CREATE TABLE workspaces (name TEXT PRIMARY KEY, path TEXT NOT NULL, branch TEXT NOT NULL UNIQUE, "
         "prefix TEXT NOT NULL UNIQUE, owner TEXT, created_at REAL NOT NULL)"
@@ -73,53 +75,20 @@ def _v1(cur: sqlite3.Cursor, home: Path, principal: str) -> None:
             cur.execute("INSERT OR IGNORE INTO ref_owners VALUES (?, ?, NULL, ?)", (branch, name, now))
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Cursor, Path, str], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[Path, str, sqlite3.Connection], None], ...] = (_v1,)
+"""Each step gets RAT_HOME, the principal opening the store and the connection (the first is its administrator)."""
 
 
 class AccessRegistry:
     """Workspaces, members, administrators and ref owners of one RAT_HOME."""
 
     def __init__(self, home: Path, principal: str) -> None:
-        home.mkdir(parents=True, exist_ok=True)
         self.path = home / FILE_NAME
-        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=60000")
-            self._migrate(home, principal)
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise CatalogError(
-                f"the access store {self.path} cannot be read: {exc}",
-                hint="run `rat doctor`; restore the file from a backup if it is damaged",
-            ) from None
+        steps: list[Migration] = [partial(step, home, principal) for step in MIGRATIONS]
+        self._conn: StoreConnection = open_sqlite(self.path, steps)
 
-    def _migrate(self, home: Path, principal: str) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise CatalogError(
-                f"{self.path} has schema version {version}, newer than this Ratatouille knows ({len(MIGRATIONS)})",
-                hint="upgrade ratatouille_nb",
-            )
-        if version == len(MIGRATIONS):
-            return
-        with self._write() as cur:
-            version = cur.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
-            for number in range(version, len(MIGRATIONS)):
-                MIGRATIONS[number](cur, home, principal)
-                cur.execute(f"PRAGMA user_version = {number + 1}")
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Cursor]:
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        else:
-            cur.execute("COMMIT")
+    def _write(self) -> Any:
+        return self._conn.write()
 
     # -- workspaces ---------------------------------------------------------------------------
 

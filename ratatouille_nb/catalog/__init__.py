@@ -52,17 +52,18 @@ def lost_catalog_evidence(settings: Settings) -> str | None:
     runs = settings.home / "runs.db"
     if runs.exists():
         return f"{runs} holds run history"
-    registry = settings.home / "registry.db"
-    if registry.exists():
-        from ratatouille_nb.sqlite_store import open_read_only
+    from ratatouille_nb.access import AccessRegistry, resolve_principal
+    from ratatouille_nb.access.registry import FILE_NAME
 
-        conn = open_read_only(registry)
+    access = settings.home / FILE_NAME
+    if access.exists():
+        registry = AccessRegistry(settings.home, resolve_principal(settings))
         try:
-            has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'products'").fetchone()
-            if has and conn.execute("SELECT 1 FROM products LIMIT 1").fetchone():
-                return f"{registry} holds product releases"
+            registered = len(registry.all())
         finally:
-            conn.close()
+            registry.close()
+        if registered:
+            return f"{access} holds {registered} registered workspace(s)"
     warehouse = Warehouse.from_settings(settings)
     count = sum(1 for path, _mtime in warehouse.list_files(warehouse.location()) if is_table_file(path))
     return f"the warehouse {warehouse.location()} holds {count} table file(s)" if count else None
@@ -82,5 +83,5 @@ def refuse_lost_catalog(settings: Settings) -> None:
             f"the catalog {settings.catalog_db} is missing, but {evidence}: refusing to start an empty catalog",
             path=settings.catalog_db,
             hint="restore catalog.db from a backup (the table files are intact) and see `rat doctor`; to start over "
-            "instead, move the warehouse, registry.db and runs.db out of RAT_HOME",
+            "instead, move the warehouse, access.db, registry.db and runs.db out of RAT_HOME",
         )

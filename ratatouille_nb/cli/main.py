@@ -9,21 +9,23 @@ from typing import Any
 
 import click
 
-from ratatouille_nb.errors import RatError
-
 FORMATS = click.Choice(["table", "csv", "json"])
 
 
 class RatGroup(click.Group):
-    """Turns RatError into `error: …` on stderr (traceback only with --debug)."""
+    """Turns RatError — and the library errors errormap.py knows — into `error: …` on stderr
+    (the traceback only with --debug); anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from ratatouille_nb.errormap import map_error
+
         try:
             return super().invoke(ctx)
-        except RatError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+        except Exception as exc:
+            mapped = map_error(exc)
+            if mapped is None or (ctx.obj and ctx.obj.get("debug")):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {mapped}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was committed by the statement in progress", err=True)
@@ -342,6 +344,9 @@ _register_pipelines(cli, _session, _settings)
 from ratatouille_nb.cli.doctor import register as _register_doctor  # noqa: E402
 
 _register_doctor(cli, _session, _settings)
+from ratatouille_nb.cli.dbt import register as _register_dbt  # noqa: E402
+
+_register_dbt(cli, _session, _settings)
 
 
 @cli.command()

@@ -53,7 +53,7 @@ def _progress_printer(total: int) -> Callable[[str, Any], None]:
             return
         with lock:
             finished[0] += 1
-            step = f"[{finished[0]}/{total}]"
+            step = f"[{finished[0]}/{total}]" if total else f"[{finished[0]}]"
             if kind == "done":
                 click.echo(
                     f"{step} OK    {m.model} -> {m.target}  {m.operation}  {m.rows_written:,} rows"
@@ -68,6 +68,19 @@ def _progress_printer(total: int) -> Callable[[str, Any], None]:
     return on_event
 
 
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """dbt's `-s/--select`, `--exclude` and `--state` (pipeline/selectors.py has the grammar)."""
+    command = click.option("--state", "state", metavar="REF", help="Ref that state:modified / state:new compare with (default: the workspace branch).")(command)
+    command = click.option("--exclude", "exclude", multiple=True, metavar="SELECTOR", help="Leave these out (dbt grammar; repeatable).")(command)
+    return click.option("--select", "-s", "select", multiple=True, metavar="SELECTOR", help="dbt selector (repeatable; same as the arguments).")(command)
+
+
+def warn_project(project: Any) -> None:
+    """Print what loading the project warned about (unknown or no-effect dbt configs, …)."""
+    for line in getattr(project, "warnings", []):
+        click.echo(f"warning: {line}", err=True)
+
+
 def register(cli: click.Group, session_factory: Callable[..., Any], settings_factory: Callable[..., Any]) -> None:
     """Attach `run` and `test` to the root group."""
 
@@ -76,12 +89,18 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.option("--branch", "-b", envvar="RAT_BRANCH", help="Branch to build on (default: the workspace branch).")
     @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
     @click.option("--vars", "variables", multiple=True, metavar="K=V", help="Template variable (repeatable; values are YAML).")
+    @selection_options
     @click.pass_context
-    def run(ctx: click.Context, selectors: tuple[str, ...], branch: str | None, full_refresh: bool, variables: tuple[str, ...]) -> None:
+    def run(
+        ctx: click.Context, selectors: tuple[str, ...], branch: str | None, full_refresh: bool, variables: tuple[str, ...],
+        select: tuple[str, ...], exclude: tuple[str, ...], state: str | None,
+    ) -> None:
         """Build models in DAG order; the whole run is one atomic commit (nothing is committed if a model fails).
 
-        SELECTORs follow dbt: name, +name, name+, layer:silver, tag:x (default: every model).
+        SELECTORs follow dbt: name, +name, name+, 2+name, @name, path:, tag:, layer:, config.materialized:,
+        resource_type:, source:, state:modified, unions (spaces) and intersections (a,b) (default: every model).
         """
+        selectors = (*selectors, *select)
         from ratatouille_nb.pipeline.errors import ModelRunError
         from ratatouille_nb.verbs import pipelines
 
@@ -90,15 +109,17 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
         with session_factory(ctx) as s:
             target_branch = branch or s.branch
             runner = pipelines.runner(s)
-            total = len(pipelines.plan(s, selectors, using=runner))
+            warn_project(runner.project)
+            total = len(pipelines.plan(s, selectors, using=runner, exclude=exclude, state=state))
             if total == 0:
-                click.echo(f"no models in {s.workspace.root / 'pipelines'}")
+                click.echo("no models selected" if selectors else f"no models in {s.workspace.root}")
                 return
             click.echo(f"running {total} model(s) on '{target_branch}'")
             on_event = _progress_printer(total)
 
             record = pipelines.run(
-                s, selectors, full_refresh=full_refresh, variables=values, branch=target_branch, on_event=on_event, using=runner
+                s, selectors, full_refresh=full_refresh, variables=values, branch=target_branch, on_event=on_event, using=runner,
+                exclude=exclude, state=state,
             )
             elapsed = time.perf_counter() - started
             if record.history_error:
@@ -127,8 +148,11 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @cli.command("test")
     @click.argument("selectors", nargs=-1)
     @click.option("--branch", "-b", envvar="RAT_BRANCH", help="Ref to test: branch, tag, hash, name@time.")
+    @selection_options
     @click.pass_context
-    def test(ctx: click.Context, selectors: tuple[str, ...], branch: str | None) -> None:
+    def test(
+        ctx: click.Context, selectors: tuple[str, ...], branch: str | None, select: tuple[str, ...], exclude: tuple[str, ...], state: str | None
+    ) -> None:
         """Run the data tests of the selected models (column tests, custom SQL, types, freshness).
 
         Exits 1 if an error-level test fails or a test cannot run; warnings do not fail.
@@ -139,7 +163,9 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
 
         started = time.perf_counter()
         with session_factory(ctx) as s:
-            report = pipelines.test(s, selectors, ref=branch)
+            runner = pipelines.runner(s)
+            warn_project(runner.project)
+            report = pipelines.test(s, [*selectors, *select], ref=branch, using=runner, exclude=exclude, state=state)
             ref, results = report.ref, report.results
             if not results:
                 click.echo(f"no tests in the selected models on '{ref}'")
@@ -184,18 +210,25 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.argument("selectors", nargs=-1)
     @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
     @click.option("--vars", "variables", multiple=True, metavar="K=V", help="Template variable (repeatable; values are YAML).")
+    @selection_options
     @click.pass_context
-    def build_cmd(ctx: click.Context, selectors: tuple[str, ...], full_refresh: bool, variables: tuple[str, ...]) -> None:
+    def build_cmd(
+        ctx: click.Context, selectors: tuple[str, ...], full_refresh: bool, variables: tuple[str, ...],
+        select: tuple[str, ...], exclude: tuple[str, ...], state: str | None,
+    ) -> None:
         """Run + test on a temporary branch; merge into the workspace branch only if every error-level test passes."""
+        selectors = (*selectors, *select)
         from ratatouille_nb.pipeline.errors import TestFailure
         from ratatouille_nb.verbs import pipelines
 
         with session_factory(ctx) as s:
             runner = pipelines.runner(s)
-            total = len(pipelines.plan(s, selectors, using=runner))
+            warn_project(runner.project)
+            total = len(pipelines.plan(s, selectors, using=runner, exclude=exclude, state=state or s.branch))
             click.echo(f"building {total} model(s) for '{s.branch}' on a temporary branch")
             result = pipelines.build(
-                s, selectors, full_refresh=full_refresh, variables=parse_vars(variables), on_event=_progress_printer(total), using=runner
+                s, selectors, full_refresh=full_refresh, variables=parse_vars(variables), on_event=_progress_printer(total), using=runner,
+                exclude=exclude, state=state,
             )
             if result.tests:
                 passed = sum(t.status == "pass" for t in result.tests)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from ratatouille_nb.catalog.typenames import duck_type_of, quote_ident
 from ratatouille_nb.errors import SqlError
+
+__all__ = ["duck_type_of", "quote_ident", "storable_projection", "storable_type"]
 
 # DuckDB type (prefix) -> Iceberg-compatible DuckDB type. Iceberg v2 has 32/64-bit ints only,
 # microsecond timestamps, no unsigned or 128-bit ints.
@@ -29,10 +32,6 @@ _CASTS = {
     "VARINT": "VARCHAR",
 }
 _UNSUPPORTED = ("INTERVAL", "UNION")
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def storable_type(duck_type: str) -> str | None:
@@ -63,38 +62,3 @@ def storable_projection(columns: list[tuple[str, str]]) -> str:
         col = quote_ident(name)
         parts.append(f"CAST({col} AS {target}) AS {col}" if target else col)
     return ", ".join(parts)
-
-
-def duck_type_of(iceberg_type: object) -> str:
-    """DuckDB type name for an Iceberg type (used to type the columns of an empty table)."""
-    from pyiceberg import types as it
-
-    simple = {
-        it.BooleanType: "BOOLEAN",
-        it.IntegerType: "INTEGER",
-        it.LongType: "BIGINT",
-        it.FloatType: "FLOAT",
-        it.DoubleType: "DOUBLE",
-        it.DateType: "DATE",
-        it.TimeType: "TIME",
-        it.TimestampType: "TIMESTAMP",
-        it.TimestamptzType: "TIMESTAMPTZ",
-        it.StringType: "VARCHAR",
-        it.UUIDType: "UUID",
-        it.BinaryType: "BLOB",
-    }
-    for cls, name in simple.items():
-        if isinstance(iceberg_type, cls):
-            return name
-    if isinstance(iceberg_type, it.DecimalType):
-        return f"DECIMAL({iceberg_type.precision},{iceberg_type.scale})"
-    if isinstance(iceberg_type, it.FixedType):
-        return "BLOB"
-    if isinstance(iceberg_type, it.ListType):
-        return f"{duck_type_of(iceberg_type.element_type)}[]"
-    if isinstance(iceberg_type, it.MapType):
-        return f"MAP({duck_type_of(iceberg_type.key_type)}, {duck_type_of(iceberg_type.value_type)})"
-    if isinstance(iceberg_type, it.StructType):
-        inner = ", ".join(f"{quote_ident(f.name)} {duck_type_of(f.field_type)}" for f in iceberg_type.fields)
-        return f"STRUCT({inner})"
-    return "VARCHAR"

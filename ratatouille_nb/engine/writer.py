@@ -247,7 +247,7 @@ class TableWriter:
             return
         from ratatouille_nb.engine.connection import connect
 
-        con = connect(self.resources, self.spill_dir or Path(tempfile.gettempdir()), extensions=(), warehouse=self.txn.warehouse)
+        con = connect(self.resources, self.spill_dir or Path(tempfile.gettempdir()), warehouse=self.txn.warehouse)
         try:
             yield con
         finally:

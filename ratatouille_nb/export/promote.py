@@ -2,6 +2,11 @@
 `pipelines/<layer>/<table>.sql` (+ YAML with the produced columns), ingestion cells become
 `pipelines/<layer>/<name>.py` with `@pipeline`. References to other promoted tables become
 `{{ ref() }}`. Nothing is overwritten without `force`, and a refused promotion writes nothing.
+
+Every target is checked before anything is planned: a table is `layer.table` (lowercase
+identifiers, engine/statements.py) in one of the workspace's layers, an ingestion cell's layer is
+one of them too, and every file lands under the pipelines folder (or `--into`) — whatever a cell,
+its `--save` or its `-- @layer:` header says, and whoever calls (CLI, REST, magics).
 """
 
 from __future__ import annotations
@@ -53,6 +58,30 @@ def _inside(path: Path, root: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _check_layer(layer: str, cell: int, workspace: Workspace) -> None:
+    layers = workspace.config.layers
+    if layer not in layers:
+        raise PromoteError(
+            f"cell {cell}: '{layer}' is not a layer of workspace '{workspace.name}' ({', '.join(layers)})",
+            hint="save into one of the layers (e.g. --save silver.orders) or add the layer to workspace.yaml `layers:`",
+        )
+
+
+def _check_target(item: CellModel | CellIngest, workspace: Workspace) -> None:
+    """A cell's table or layer, validated before any path is built from it."""
+    from ratatouille_nb.engine.statements import validate_table_key
+    from ratatouille_nb.errors import InvalidNameError
+
+    if isinstance(item, CellModel):
+        try:
+            validate_table_key(item.target)
+        except InvalidNameError as exc:
+            raise PromoteError(f"cell {item.index}: {exc}") from None
+        _check_layer(item.target.split(".", 1)[0], item.index, workspace)
+    else:
+        _check_layer(item.layer, item.index, workspace)
 
 
 def _rewrite_refs(sql: str, known: set[str]) -> str:
@@ -142,10 +171,14 @@ def plan_promotion(notebook: Path, workspace: Workspace, *, into: Path | None = 
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        read = read_cell(index, cell.source, set(cell.get("metadata", {}).get("tags", [])))
+        try:
+            read = read_cell(index, cell.source, set(cell.get("metadata", {}).get("tags", [])))
+        except RatError as exc:
+            raise PromoteError(f"cell {index}: {exc}") from None
         if isinstance(read, CellSkip):
             result.skipped.append(read)
         else:
+            _check_target(read, workspace)
             found.append(read)
     known = {c.target for c in found if isinstance(c, CellModel)}
     if session is not None:
@@ -168,8 +201,8 @@ def plan_promotion(notebook: Path, workspace: Workspace, *, into: Path | None = 
         else:
             planned[target_dir / item.layer / (_identifier(item.name) + ".py")] = (_py_file(item, notebook), item.index)
     for path, (content, index) in sorted(planned.items()):
-        if not _inside(path, workspace.root):
-            raise PromoteError(f"{path} would be outside the workspace")
+        if not _inside(path, target_dir) or path.resolve().parent == target_dir:
+            raise PromoteError(f"cell {index}: {path} would be outside the pipeline folders under {target_dir}")
         if not path.exists():
             status: Status = "new"
         elif path.read_text() == content:

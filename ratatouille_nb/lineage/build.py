@@ -86,15 +86,23 @@ def compile_model(
     assert project.templates is not None
     aliases = aliases or {}
 
+    def resolve_source(key: str) -> str:
+        found = project.sources.get(key.replace("/", ".", 1))
+        if found is None:
+            return source_placeholder(key)
+        return found.relation if found.is_table else source_placeholder(found.location or key)
+
     def render(vars_: dict[str, Any]) -> tuple[str, RenderContext]:
         ctx = RenderContext(
             model_name=model.name,
             this=model.target,
             resolve_ref=lambda key: project.models[key].target if key in project.models else aliases.get(key, key),
-            resolve_source=source_placeholder,
+            resolve_source=resolve_source,
             incremental=False,
             watermark=lambda column: "1970-01-01",
-            variables=vars_,
+            variables={**project.variables, **vars_},
+            model_config=dict(model.config),
+            packages=frozenset(project.packages),
         )
         return project.templates.render(model.path, model.sql or "", ctx), ctx  # type: ignore[union-attr]
 
@@ -157,6 +165,10 @@ def build_lineage(
                 exists=entry is not None,
                 snapshot_id=entry.snapshot_id if entry else None,
             )
+            node = graph.nodes[target]
+            node.column_descriptions = {c.name: c.description for c in model.columns if c.description}
+            node.tests = [t.name for t in model.all_tests()]
+            node.tags = list(model.tags)
 
     # Tables on the ref no model builds: sources, views, products.
     for key in sorted(contents):
@@ -180,6 +192,9 @@ def build_lineage(
             upstream = project.models[key].target if key in project.models else aliases.get(key, key)
             for target in model.produces:
                 graph.add_edge(upstream, target, "ref")
+        if model.kind == "seed":
+            graph.node(_relative(model.path, root), kind="file")
+            graph.add_edge(_relative(model.path, root), model.target, "file")
         if model.kind != "sql":
             continue
         node = graph.nodes[model.target]
@@ -189,8 +204,14 @@ def build_lineage(
             node.error = f"cannot compile: {exc}"
             continue
         for rel in cm.sources:
-            graph.node(rel, kind="file")
-            graph.add_edge(rel, model.target, "file")
+            declared = project.sources.get(rel.replace("/", ".", 1))
+            if declared is not None and declared.is_table:
+                graph.node(declared.relation, kind="source", layer=declared.relation.split(".")[0], description=declared.description)
+                graph.add_edge(declared.relation, model.target, "source")
+                continue
+            name = (declared.location or rel) if declared is not None else rel
+            graph.node(name, kind="file", description=declared.description if declared is not None else None)
+            graph.add_edge(name, model.target, "file")
         try:
             named = tables_read(cm.sql)
         except LineageError:

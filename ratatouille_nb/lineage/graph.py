@@ -43,6 +43,9 @@ class LineageNode:
     snapshot_id: int | None = None
     column_lineage: bool = False
     error: str | None = None
+    column_descriptions: dict[str, str] = field(default_factory=dict)
+    tests: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -62,7 +65,12 @@ class LineageNode:
             "snapshot_id": self.snapshot_id,
             "description": self.description,
             "path": self.path,
-            "columns": [{"name": n, "type": t} for n, t in self.columns.items()],
+            "columns": [
+                {"name": n, "type": t, **({"description": self.column_descriptions[n]} if n in self.column_descriptions else {})}
+                for n, t in self.columns.items()
+            ],
+            **({"tests": list(self.tests)} if self.tests else {}),
+            **({"tags": list(self.tags)} if self.tags else {}),
             "column_lineage": self.column_lineage,
             "error": self.error,
         }
@@ -75,7 +83,9 @@ class LineageNode:
                 parts.append(self.language)
             if self.materialized and self.language != "python" and self.kind != "view":
                 parts.append(self.materialized)
-            if not self.exists:
+            if self.materialized == "ephemeral":
+                parts.append("inlined as a CTE")
+            elif not self.exists:
                 parts.append("not built yet")
             return ", ".join(parts)
         text = {"source": "source table", "view": "view", "product": "data product", "file": "landing files", "external": "external"}.get(
@@ -475,6 +485,14 @@ class LineageGraph:
             for rest in self.order():  # only on a cycle (which an edge provider could add)
                 if rest not in shown:
                     lines += self._tree(rest, downs, shown)
+        described = [n for n in ([self.focus] if self.focus else []) if n in self.nodes and self.nodes[n].description]
+        if described:
+            lines.append("")
+        for n in described:
+            node = self.nodes[n]
+            lines.append(f"{n}: {' '.join((node.description or '').split())}")
+            for col, text in node.column_descriptions.items():
+                lines.append(f"  {col}: {' '.join(text.split())}")
         if columns:
             blocks = [n for n in self.order() if _has_column_block(self.nodes[n])]
             if blocks:

@@ -17,6 +17,7 @@ from IPython.display import HTML, display
 from traitlets import Int
 
 from ratatouille_nb.engine.rows import scalar
+from ratatouille_nb.errormap import map_error
 from ratatouille_nb.errors import RatError
 from ratatouille_nb.verbs import branches, products, sql
 from ratatouille_nb.verbs import session as sessions
@@ -107,6 +108,11 @@ class RatMagics(Magics):
             return handler(args, cell)
         except RatError as exc:
             raise UsageError(str(exc)) from None
+        except Exception as exc:  # a library error errormap.py knows is one message too; a bug keeps its traceback
+            mapped = map_error(exc)
+            if mapped is None:
+                raise
+            raise UsageError(str(mapped)) from None
 
     # -- SQL ----------------------------------------------------------------------------------
 
@@ -127,7 +133,7 @@ class RatMagics(Magics):
         reset_peak()
         if args.save:
             text = f"CREATE OR REPLACE TABLE {args.save} AS {text.strip().rstrip(';')}"
-        result = sql.sql(session, text, ref=args.branch)
+        result = sql.sql(session, text, ref=args.branch, jinja=False)
         kind = args.kind or "pandas"
         if not result.is_query:
             info = ResultInfo([], [], None, self.displaylimit, time.perf_counter() - started, result.ref, peak_rss_mb(),

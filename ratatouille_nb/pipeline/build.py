@@ -35,7 +35,10 @@ class BuildResult:
 
     @property
     def failed_tests(self) -> list[Any]:
-        return [t for t in self.tests if t.severity == "error" and t.status in ("fail", "error")]
+        """The blocking results (pipeline/quality.py's one rule)."""
+        from ratatouille_nb.pipeline.quality import blocking
+
+        return blocking(self.tests)
 
 
 def build(
@@ -46,6 +49,8 @@ def build(
     variables: dict[str, Any] | None = None,
     on_event: Event | None = None,
     runner: Runner | None = None,
+    exclude: list[str] | tuple[str, ...] = (),
+    state: str | None = None,
 ) -> BuildResult:
     """Run + test the selection on `<branch>/build/<id>`, then merge it into the branch if all error-level tests pass."""
     from ratatouille_nb.pipeline.quality import run_tests
@@ -55,7 +60,11 @@ def build(
     build_branch = f"{target}/build/{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     session.store.create_reference(build_branch, "branch", target)
     result = BuildResult(branch=target, build_branch=build_branch)
-    result.run = runner.run(selectors, full_refresh=full_refresh, variables=variables, branch=build_branch, command="build", on_event=on_event)
+    state = state or target  # state: selectors compare with the branch being built, not the build branch
+    result.run = runner.run(
+        selectors, full_refresh=full_refresh, variables=variables, branch=build_branch, command="build", on_event=on_event,
+        exclude=exclude, state=state,
+    )
     if result.run.status != "success":
         result.reason = f"the run failed ({result.run.error}); nothing was merged into '{target}'"
         return result

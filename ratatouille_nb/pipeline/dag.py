@@ -1,12 +1,17 @@
-"""The model DAG: edges from `ref()` and Python outputs, cycle detection, dbt-style selectors."""
+"""The model DAG: edges from `ref()` and Python outputs, cycle detection; selection is pipeline/selectors.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ratatouille_nb.pipeline.errors import CycleError, PipelineError
+from ratatouille_nb.pipeline.errors import CycleError
 from ratatouille_nb.pipeline.loader import Project, ref_line
 from ratatouille_nb.pipeline.model import Model
+
+if TYPE_CHECKING:
+    from ratatouille_nb.pipeline.selectors import Selection, StateOracle
 
 
 @dataclass
@@ -54,35 +59,29 @@ class Dag:
                     stack.append(nxt)
         return out
 
-    def select(self, selectors: list[str] | tuple[str, ...]) -> list[str]:
-        """dbt selectors: `name`, `+name`, `name+`, `+name+`, `layer:x`, `tag:x`; union of all; order kept topological."""
-        if not selectors:
-            return self.order()
-        chosen: set[str] = set()
-        by_target = {t: m.name for m in self.models.values() for t in m.produces}
-        for raw in selectors:
-            for sel in raw.split():
-                up, down = sel.startswith("+"), sel.endswith("+")
-                core = sel.strip("+")
-                if core.startswith("layer:"):
-                    hits = {n for n, m in self.models.items() if m.layer == core[6:]}
-                elif core.startswith("tag:"):
-                    hits = {n for n, m in self.models.items() if core[4:] in m.tags}
-                elif core in self.models:
-                    hits = {core}
-                elif core in by_target:
-                    hits = {by_target[core]}
-                else:
-                    raise PipelineError(f"selector '{sel}' matches no model", hint="use a pipeline name, a table (layer.table), layer:x or tag:x")
-                if not hits:
-                    raise PipelineError(f"selector '{sel}' matches no model")
-                for hit in list(hits):
-                    if up:
-                        hits |= self.closure(hit, "up")
-                    if down:
-                        hits |= self.closure(hit, "down")
-                chosen |= hits
-        return self.order(chosen)
+    def select(
+        self,
+        selectors: list[str] | tuple[str, ...],
+        *,
+        exclude: list[str] | tuple[str, ...] = (),
+        state: StateOracle | None = None,
+        root: Path | None = None,
+    ) -> list[str]:
+        """The models to run for dbt selectors (pipeline/selectors.py), in topological order."""
+        return self.selection(selectors, exclude=exclude, state=state, root=root).runnable()
+
+    def selection(
+        self,
+        selectors: list[str] | tuple[str, ...],
+        *,
+        exclude: list[str] | tuple[str, ...] = (),
+        state: StateOracle | None = None,
+        root: Path | None = None,
+    ) -> Selection:
+        """Models and (when selected by test methods) tests for dbt selectors."""
+        from ratatouille_nb.pipeline.selectors import select
+
+        return select(self, selectors, exclude=exclude, state=state, root=root)
 
 
 def build_dag(project: Project, product_refs: set[str] | None = None) -> Dag:

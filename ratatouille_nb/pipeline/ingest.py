@@ -103,7 +103,7 @@ def append(state: RunState, key: str, data: Any) -> int:
     name = f"_rat_append_{uuid.uuid4().hex[:10]}"
     try:
         cursor.register(name, data)
-        writer = IncrementalWriter(cursor, state.txn, state.session.resources, spill_dir=state.session.settings.spill_dir)
+        writer = IncrementalWriter(cursor, state.txn, state.session.resources, spill_dir=state.session.spill_dir)
         if state.txn.exists(key):
             out = writer.append(key, f"SELECT * FROM {name}", statement=f"rat.append('{key}', …)")
         else:

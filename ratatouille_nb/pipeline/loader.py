@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 
 from ratatouille_nb.pipeline.errors import PipelineError
 from ratatouille_nb.pipeline.model import ColumnSpec, Freshness, Model, TestSpec
+from ratatouille_nb.pipeline.project import PermissiveVars, Project
 from ratatouille_nb.pipeline.templating import RenderContext, Templates
 from ratatouille_nb.yamlfile import line_for, load_yaml_with_lines
 
@@ -27,21 +27,6 @@ HEADER_KEYS = {"name", "materialized", "unique_key", "partition_by", "owner", "s
 YAML_KEYS = {"description", "owner", "columns", "freshness", "tests", "tags", "materialized", "unique_key", "partition_by", "strategy", "schedule", "config",
              "write_mode"}
 COLUMN_TESTS = {"not_null", "unique", "positive", "accepted_values", "relationships", "expression"}
-
-
-@dataclass
-class Project:
-    """All models of a workspace, addressable by pipeline name or by target table."""
-
-    root: Path
-    models: dict[str, Model] = field(default_factory=dict)
-    templates: Templates | None = None
-
-    def by_target(self) -> dict[str, Model]:
-        return {t: m for m in self.models.values() for t in m.produces}
-
-    def get(self, name_or_target: str) -> Model | None:
-        return self.models.get(name_or_target) or self.by_target().get(name_or_target)
 
 
 def parse_header(path: Path, text: str) -> tuple[dict[str, tuple[str, int]], int]:
@@ -194,21 +179,11 @@ def _discover_refs(model: Model, templates: Templates) -> list[str]:
             resolve_source=lambda key: "(SELECT 1)",
             incremental=incremental,
             watermark=lambda col: "1970-01-01",
-            variables=_PermissiveVars(),
+            variables=PermissiveVars(),
         )
         templates.render(model.path, model.sql or "", ctx)
         found += ctx.refs
     return list(dict.fromkeys(found))
-
-
-class _PermissiveVars(dict):
-    """At parse time every var() resolves (to its default or an empty string)."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getitem__(self, key: str) -> Any:
-        return ""
 
 
 def _python_models(path: Path, layer: str, namespace: dict[str, Any]) -> list[Model]:
@@ -282,7 +257,12 @@ def load_project(workspace_root: Path, *, namespace: dict[str, Any] | None = Non
 
     `namespace` is what Python pipeline modules get as globals: by default `rat`, the in-run
     helpers of pipeline/runtime.py (the seed's examples use `rat` without importing it).
+    A folder with dbt_project.yml is loaded as a dbt project (pipeline/dbt/project.py).
     """
+    if (workspace_root / "dbt_project.yml").is_file():
+        from ratatouille_nb.pipeline.dbt.project import load_dbt_project
+
+        return load_dbt_project(workspace_root)
     if namespace is None:
         from ratatouille_nb.pipeline.runtime import rat
 

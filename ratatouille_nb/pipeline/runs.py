@@ -19,6 +19,10 @@ MIGRATIONS: list[Migration] = [
         run_id TEXT, model TEXT, target TEXT, status TEXT, operation TEXT, rows_written INTEGER,
         rows_updated INTEGER, seconds REAL, peak_rss_mb REAL, error TEXT, reads TEXT, snapshot_id INTEGER,
         PRIMARY KEY (run_id, model))""",
+    # 2: each model's definition hash and the key of what it left on the branch (a snapshot id, or
+    # the hash of a view's SQL), for `state:modified` (pipeline/selectors.py).
+    """ALTER TABLE run_models ADD COLUMN fingerprint TEXT;
+    ALTER TABLE run_models ADD COLUMN state_key TEXT""",
 ]
 """runs.db's schema, step by step (sqlite_store.migrate applies the missing steps on open)."""
 
@@ -36,6 +40,8 @@ class ModelRun:
     error: str | None = None
     reads: dict[str, int | None] = field(default_factory=dict)
     snapshot_id: int | None = None
+    fingerprint: str | None = None
+    state_key: str | None = None
     exception: BaseException | None = field(default=None, repr=False, compare=False)
     """The model's own exception (not stored): front ends chain it so --debug shows the user's frames."""
 
@@ -57,6 +63,19 @@ class RunRecord:
     """Why this record could not be saved to runs.db (the run itself is unaffected), else None."""
 
 
+def state_key(entry: object | None) -> str | None:
+    """What a model left on a branch: its table's snapshot id, or the hash of its view's SQL."""
+    import hashlib
+
+    if entry is None:
+        return None
+    view_sql = getattr(entry, "view_sql", None)
+    if view_sql is not None:
+        return "view:" + hashlib.sha256(view_sql.encode()).hexdigest()[:20]
+    snapshot = getattr(entry, "snapshot_id", None)
+    return None if snapshot is None else str(snapshot)
+
+
 class RunHistory:
     """Append-only log of runs (SQLite, WAL) shared by all workspaces of a RAT_HOME."""
 
@@ -73,10 +92,43 @@ class RunHistory:
             )
             for m in run.models:
                 cur.execute(
-                    "INSERT OR REPLACE INTO run_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO run_models (run_id, model, target, status, operation, rows_written, rows_updated, seconds, "
+                    "peak_rss_mb, error, reads, snapshot_id, fingerprint, state_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run.run_id, m.model, m.target, m.status, m.operation, m.rows_written, m.rows_updated,
-                     m.seconds, m.peak_rss_mb, m.error, json.dumps(m.reads), m.snapshot_id),
+                     m.seconds, m.peak_rss_mb, m.error, json.dumps(m.reads), m.snapshot_id, m.fingerprint, m.state_key),
                 )
+
+    def fingerprint(self, workspace: str, target: str, state_key: str | None, model: str | None = None) -> str | None:
+        """The definition hash of the successful run that left `state_key` in `target` (newest first).
+
+        `state_key` None asks for the newest successful run of `model` (ephemeral models leave nothing).
+        """
+        if state_key is None:
+            row = self._conn.execute(
+                "SELECT m.fingerprint FROM run_models m JOIN runs r USING (run_id) WHERE r.workspace = ? AND m.model = ? "
+                "AND m.status = 'success' AND r.status = 'success' ORDER BY r.started_at DESC LIMIT 1",
+                (workspace, model),
+            ).fetchone()
+        else:
+            row = self._conn.execute(
+                "SELECT m.fingerprint FROM run_models m JOIN runs r USING (run_id) WHERE r.workspace = ? AND m.target = ? "
+                "AND m.state_key = ? AND m.status = 'success' AND r.status = 'success' ORDER BY r.started_at DESC LIMIT 1",
+                (workspace, target, state_key),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def last_runs(self, workspace: str, targets: list[str]) -> dict[str, tuple[float, str, int]]:
+        """Target -> (finished_at, status, rows written) of its newest run in the workspace (for `rat docs`)."""
+        out: dict[str, tuple[float, str, int]] = {}
+        for target in targets:
+            row = self._conn.execute(
+                "SELECT r.finished_at, m.status, m.rows_written FROM run_models m JOIN runs r USING (run_id) "
+                "WHERE r.workspace = ? AND m.target = ? ORDER BY r.started_at DESC LIMIT 1",
+                (workspace, target),
+            ).fetchone()
+            if row is not None:
+                out[target] = (float(row[0] or 0), str(row[1]), int(row[2] or 0))
+        return out
 
     def rows(self, table: str) -> tuple[list[str], list[tuple]]:
         cur = self._conn.execute(f"SELECT * FROM {table}")

@@ -295,6 +295,7 @@ class ProductService:
         newest = releases[-1]
         pin = self.registry.pins(name, newest.version)[-1]
         freshness, broken = None, None
+        schema = [dict(c) for c in newest.schema_]
         if pin.snapshot_id is not None:
             try:
                 meta = read_metadata(
@@ -306,6 +307,7 @@ class ProductService:
                 snap = meta.snapshot_by_id(pin.snapshot_id)
                 if snap is not None:
                     freshness = time.time() - snap.timestamp_ms / 1000
+                schema = _display_schema(meta, schema)
         return {
             "name": name,
             "owner": newest.owner_workspace,
@@ -315,7 +317,7 @@ class ProductService:
                 {"version": r.version, "created_at": r.created_at, "created_by": r.created_by, "refreshes": len(self.registry.pins(name, r.version)) - 1}
                 for r in releases
             ],
-            "schema": newest.schema_,
+            "schema": schema,
             "grants": self.registry.grants(name),
             "subscribers": [s.model_dump() for s in self.registry.subscriptions(product=name)],
             "freshness_seconds": freshness,
@@ -326,3 +328,21 @@ class ProductService:
     def entries(self, names: set[str]) -> dict[str, TableEntry]:
         """`products.<name>` -> pinned entry, for the product names a statement mentions."""
         return {f"products.{n}": self.resolve(n).entry for n in sorted(names)}
+
+
+def _display_schema(meta: Any, contract: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The contract's columns with types named as DuckDB (and every result table) names them.
+
+    The contract itself keeps Iceberg's names (what semver compares); `iceberg_type` keeps them here too.
+    """
+    from ratatouille_nb.catalog.typenames import duck_type_of
+
+    by_name = {f.name: f.field_type for f in meta.schema().fields}
+    out = []
+    for column in contract:
+        shown = dict(column)
+        if column.get("name") in by_name:
+            shown["iceberg_type"] = column.get("type")
+            shown["type"] = duck_type_of(by_name[column["name"]])
+        out.append(shown)
+    return out

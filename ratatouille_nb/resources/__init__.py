@@ -1,5 +1,11 @@
 """Resource profiles: how much memory, how many threads, where to spill."""
 
-from ratatouille_nb.resources.profiles import PROFILE_NAMES, ResourceConfig, load_profile
+from ratatouille_nb.resources.profiles import (
+    PROFILE_NAMES,
+    InvalidResourcesError,
+    ResourceConfig,
+    ensure_temp_directory,
+    load_profile,
+)
 
-__all__ = ["PROFILE_NAMES", "ResourceConfig", "load_profile"]
+__all__ = ["PROFILE_NAMES", "InvalidResourcesError", "ResourceConfig", "ensure_temp_directory", "load_profile"]

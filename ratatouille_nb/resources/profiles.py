@@ -7,6 +7,8 @@ derived from it because DuckDB's RSS runs 20-35 % above `memory_limit` and the P
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +23,40 @@ PYTHON_BASELINE_MB = 270
 DUCKDB_RSS_OVERHEAD = 1.3
 MIN_DUCKDB_MB = 128
 
+class InvalidResourcesError(ProfileError):
+    """Resources that do not validate; `loc` is the first bad field (for file:line in workspace.yaml)."""
+
+    def __init__(self, message: str, *, loc: tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 _UNITS = {"KB": 1 / 1024, "KIB": 1 / 1024, "MB": 1, "MIB": 1, "GB": 1024, "GIB": 1024, "TB": 1024**2, "TIB": 1024**2}
 
 
 def parse_size_mb(value: str | int | float) -> int:
-    """'8GB' / '512MB' / 512 -> megabytes."""
+    """'8GB' / '512MB' / 512 -> megabytes; ValueError for anything that is not a positive, finite size."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a memory size")
     if isinstance(value, (int, float)):
-        return int(value)
-    text = value.strip().upper().replace(" ", "")
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit):
-            return int(float(text[: -len(unit)]) * _UNITS[unit])
-    return int(float(text))
+        number, unit = float(value), 1.0
+    else:
+        text = value.strip().upper().replace(" ", "")
+        unit_name = next((u for u in sorted(_UNITS, key=len, reverse=True) if text.endswith(u)), "")
+        number, unit = float(text[: len(text) - len(unit_name)] or "x"), _UNITS.get(unit_name, 1)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{value!r} is not a positive memory size")
+    return max(1, int(number * unit))
+
+
+def _size(value: Any) -> Any:
+    if value is None:
+        return value
+    try:
+        parse_size_mb(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a memory size: use a positive number with MB or GB, e.g. 512MB or 4GB") from None
+    return str(value)
 
 
 class DuckDBSettings(BaseModel):
@@ -41,6 +65,15 @@ class DuckDBSettings(BaseModel):
     threads: int = Field(2, ge=1, le=256)
     memory_limit: str | None = None
     temp_directory: str | None = None
+
+    _memory_limit = field_validator("memory_limit", mode="before")(_size)
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _local_folder(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "://" in value or "\x00" in value):
+            raise ValueError(f"{value!r} is not a local folder")
+        return value
 
 
 class ServiceMemory(BaseModel):
@@ -104,12 +137,13 @@ class ResourceConfig(BaseModel):
 
 
 def _read_profile_file(path: Path) -> dict[str, Any]:
-    import yaml
+    from ratatouille_nb.errors import ConfigError
+    from ratatouille_nb.yamlfile import load_yaml_with_lines
 
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc}") from exc
+        data = load_yaml_with_lines(path)[0] or {}
+    except ConfigError as exc:
+        raise ProfileError(f"cannot read profile: {exc.args[0]}", hint=exc.hint) from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} must be a mapping")
     resources = dict(data.get("resources") or {})
@@ -153,5 +187,18 @@ def load_profile(name_or_path: str | None = None, overrides: dict[str, Any] | No
     try:
         return ResourceConfig.model_validate(merged)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ProfileError(f"invalid resources in profile '{name}': {problems}") from exc
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise InvalidResourcesError(f"invalid resources in profile '{name}': {problems}", loc=tuple(exc.errors()[0]["loc"])) from None
+
+
+def ensure_temp_directory(path: Path) -> Path:
+    """The spill folder DuckDB will write, created and checked now (not at the first spill, mid-query)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProfileError(
+            f"cannot create the spill folder {path}: {exc.strerror}", hint="set resources temp_directory to a writable folder"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ProfileError(f"the spill folder {path} is not writable", hint="set resources temp_directory to a writable folder")
+    return path

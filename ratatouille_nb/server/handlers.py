@@ -14,7 +14,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
-from ratatouille_nb.errors import RatError
+from ratatouille_nb.errormap import map_error
 from ratatouille_nb.server import service
 from ratatouille_nb.server.service import ApiError
 
@@ -27,8 +27,11 @@ def _session_call(user: str | None, fn: Callable[..., Any], *args: Any, **kwargs
     try:
         with service.open_server_session(user) as session:
             return fn(session, *args, **kwargs)
-    except RatError as exc:
-        raise service.api_error_from(exc) from None
+    except Exception as exc:  # RatErrors and the library errors errormap.py knows become a status; a bug stays a 500
+        mapped = map_error(exc)
+        if mapped is None:
+            raise
+        raise service.api_error_from(mapped) from None
 
 
 class RatHandler(APIHandler):

@@ -27,10 +27,21 @@ def runner(s: Session) -> Runner:
     return Runner(s)
 
 
-def plan(s: Session, selectors: Sequence[str] = (), *, using: Runner | None = None) -> list[tuple[str, str]]:
-    """(model, table) for each selected model, in the order they would run."""
+def plan(
+    s: Session,
+    selectors: Sequence[str] = (),
+    *,
+    using: Runner | None = None,
+    exclude: Sequence[str] = (),
+    state: str | None = None,
+) -> list[tuple[str, str]]:
+    """(model, table) for each selected model, in the order they would run.
+
+    `selectors` / `exclude` follow dbt's grammar (pipeline/selectors.py); `state` is the ref that
+    `state:modified` / `state:new` compare with (default: the workspace branch).
+    """
     r = using or runner(s)
-    return [(name, r.dag.models[name].target) for name in r.dag.select(list(selectors))]
+    return [(name, r.dag.models[name].target) for name in r.select(list(selectors), exclude=list(exclude), state=state)]
 
 
 def run(
@@ -42,13 +53,18 @@ def run(
     branch: str | None = None,
     on_event: Event | None = None,
     using: Runner | None = None,
+    exclude: Sequence[str] = (),
+    state: str | None = None,
 ) -> RunRecord:
     """Build the selected models (default: all) on `branch` (default: the current branch), one commit.
 
     Then the tables it wrote are compacted if they passed the profile's compaction thresholds.
     """
     r = using or runner(s)
-    record = r.run(list(selectors), full_refresh=full_refresh, variables=variables, branch=branch or s.branch, on_event=on_event)
+    record = r.run(
+        list(selectors), full_refresh=full_refresh, variables=variables, branch=branch or s.branch, on_event=on_event,
+        exclude=list(exclude), state=state,
+    )
     _compact_written(s, record, branch or s.branch)
     return record
 
@@ -85,13 +101,24 @@ class TestReport:
         return {k: sum(1 for r in self.results if r.status == k) for k in ("pass", "warn", "fail", "error")}
 
 
-def test(s: Session, selectors: Sequence[str] = (), *, ref: str | None = None, using: Runner | None = None) -> TestReport:
-    """Run the data tests of the selected models (default: all) on `ref` (default: the current branch)."""
-    from ratatouille_nb.pipeline.quality import run_tests
+def test(
+    s: Session,
+    selectors: Sequence[str] = (),
+    *,
+    ref: str | None = None,
+    using: Runner | None = None,
+    exclude: Sequence[str] = (),
+    state: str | None = None,
+) -> TestReport:
+    """Run the data tests of the selected models (default: all) on `ref` (default: the current branch).
+
+    Test selectors (`test_type:`, `test_name:`) pick tests themselves (pipeline/selectors.py).
+    """
+    from ratatouille_nb.pipeline.quality import run_selected_tests
 
     r = using or runner(s)
-    names = r.dag.select(list(selectors))
-    return TestReport(ref=ref or s.branch, results=run_tests(s, r.project, names, ref=ref))
+    results = run_selected_tests(s, list(selectors), ref=ref, project=r.project, exclude=list(exclude), state=state)
+    return TestReport(ref=ref or s.branch, results=results)
 
 
 def build(
@@ -102,11 +129,19 @@ def build(
     variables: dict[str, Any] | None = None,
     on_event: Event | None = None,
     using: Runner | None = None,
+    exclude: Sequence[str] = (),
+    state: str | None = None,
 ) -> BuildResult:
-    """Run + test on `<branch>/build/<id>`; merge into the current branch only if no test blocks."""
+    """Run + test on `<branch>/build/<id>`; merge into the current branch only if no test blocks.
+
+    `state:` selectors compare with `state` (default: the branch being built).
+    """
     from ratatouille_nb.pipeline.build import build as build_
 
-    result = build_(s, list(selectors), full_refresh=full_refresh, variables=variables, on_event=on_event, runner=using or runner(s))
+    result = build_(
+        s, list(selectors), full_refresh=full_refresh, variables=variables, on_event=on_event, runner=using or runner(s),
+        exclude=list(exclude), state=state,
+    )
     if result.published:
         _compact_written(s, result.run, result.branch)
     from ratatouille_nb.verbs.session import touched

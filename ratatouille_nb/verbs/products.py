@@ -38,8 +38,23 @@ def parse_access(items: Iterable[str | dict[str, str] | tuple[str, str]]) -> lis
 def publish(
     s: Session, source: str, name: str, version: str, *, access: Iterable[Any] = (), description: str | None = None
 ) -> Release:
-    """Publish `source` as it is now as `name` `version` (zero-copy pin; semver checked on the schema)."""
-    return s.products.publish(source, name, version, access=parse_access(access), description=description)
+    """Publish `source` as it is now as `name` `version` (zero-copy pin; semver checked on the schema).
+
+    Without a description, the product takes the one of the model that builds `source` (its YAML,
+    schema.yml or dbt docs block), so the product browser shows what the pipeline documents.
+    """
+    return s.products.publish(source, name, version, access=parse_access(access), description=description or _model_description(s, source))
+
+
+def _model_description(s: Session, table: str) -> str | None:
+    from ratatouille_nb.errors import RatError
+    from ratatouille_nb.pipeline.loader import load_project
+
+    try:
+        model = load_project(s.workspace.root).get(table)
+    except RatError:
+        return None
+    return model.description if model is not None else None
 
 
 def resolve(s: Session, name: str, version: str | None = None, *, as_of: float | None = None) -> Resolved:
@@ -56,7 +71,7 @@ def consume(
     resolved = resolve(s, name, version, as_of=as_of)
     view = f"_product_{name}_{resolved.release.version.replace('.', '_').replace('-', '_')}"
     location = resolved.entry.metadata_location.replace("'", "''")
-    s.ensure_iceberg()
+    s.allow_pins({f"products.{name}": resolved.entry})  # an older version or pin: let the sandbox reach its files
     s.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(view)} AS SELECT * FROM iceberg_scan('{location}')")
     relation = s.con.sql(f"SELECT * FROM {quote_ident(view)}")
     if as_ == "polars":

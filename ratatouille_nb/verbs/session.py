@@ -41,7 +41,7 @@ def open_session(*, server_user: str | None = None, **overrides: str | None) -> 
 def current() -> Session:
     """The process's session, opened from the environment on first use."""
     with _slot.lock:
-        if _slot.session is None:
+        if _slot.session is None or _slot.session.closed:  # closed by its owner: open a fresh one
             _slot.session = open_session()
         return _slot.session
 

@@ -15,8 +15,17 @@ if TYPE_CHECKING:
     from ratatouille_nb.engine.session import Session
 
 
-def sql(s: Session, text: str, *, ref: str | None = None) -> StatementResult:
-    """Run one or more statements on `ref` (default: the current branch); each write is one commit."""
+def sql(s: Session, text: str, *, ref: str | None = None, jinja: bool = True) -> StatementResult:
+    """Run one or more statements on `ref` (default: the current branch); each write is one commit.
+
+    `{{ ref('model') }}`, the workspace's macros and vars render first (pipeline/adhoc.py), as in
+    `dbt show --inline`; text without `{{`/`{%` runs as it is. Notebook cells render their own
+    variables first (notebook/binding.py) and pass `jinja=False`.
+    """
+    if jinja:
+        from ratatouille_nb.pipeline.adhoc import render_adhoc
+
+        text = render_adhoc(s, text)
     return s.sql(text, ref=ref)
 
 

@@ -79,6 +79,8 @@ class WorkspaceConfig(_Strict):
     layers: dict[str, Layer] = Field(default_factory=lambda: {name: Layer() for name in DEFAULT_LAYERS})
     products: list[ProductDecl] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
+    # Local folders this workspace's SQL may read (read_csv('~/data/x.csv')): engine/sandbox.py.
+    read_paths: list[str] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -99,6 +101,16 @@ class WorkspaceConfig(_Strict):
             if not LAYER_RE.match(layer):
                 raise ValueError(f"layer name '{layer}' must be lowercase letters, digits or '_'")
         return value
+
+    @field_validator("read_paths")
+    @classmethod
+    def _local_folders(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.strip() or "\x00" in path:
+                raise ValueError("each entry must be a folder path")
+            if "://" in path:
+                raise ValueError(f"'{path}' is not a local folder: read_paths are local folders (absolute, ~ or relative to the workspace)")
+        return [p.strip() for p in value]
 
     @model_validator(mode="after")
     def _unique_products(self) -> WorkspaceConfig:

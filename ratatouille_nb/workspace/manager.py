@@ -12,6 +12,7 @@ from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace.config import NAME_RE, WorkspaceConfig, load_workspace_config
 
 CONFIG_NAME = "workspace.yaml"
+DBT_PROJECT = "dbt_project.yml"  # a dbt project folder is a workspace too (workspace/dbt_project.py)
 SCAFFOLD_DIRS = ("pipelines/bronze", "pipelines/silver", "pipelines/gold", "macros", "schemas", "notebooks")
 
 WORKSPACE_TEMPLATE = """\
@@ -71,6 +72,10 @@ class Workspace:
     def load(cls, root: Path) -> Workspace:
         root = root.resolve()
         path = root / CONFIG_NAME
+        if not path.is_file() and (root / DBT_PROJECT).is_file():
+            from ratatouille_nb.workspace.dbt_project import config_from_dbt_project
+
+            return cls(root=root, config=config_from_dbt_project(root / DBT_PROJECT))
         if not path.is_file():
             raise WorkspaceError(f"{root} is not a workspace (no {CONFIG_NAME})", hint=f"create one with `rat init {root}`")
         return cls(root=root, config=load_workspace_config(path))
@@ -78,7 +83,7 @@ class Workspace:
 
 def _search_upwards(start: Path) -> Path | None:
     for folder in (start, *start.parents):
-        if (folder / CONFIG_NAME).is_file():
+        if (folder / CONFIG_NAME).is_file() or (folder / DBT_PROJECT).is_file():
             return folder
     return None
 
@@ -88,7 +93,7 @@ def find_workspace(settings: Settings, cwd: Path | None = None) -> Workspace:
     wanted = settings.workspace
     if wanted:
         as_path = Path(wanted).expanduser()
-        if (as_path / CONFIG_NAME).is_file():
+        if (as_path / CONFIG_NAME).is_file() or (as_path / DBT_PROJECT).is_file():
             return Workspace.load(as_path)
         if NAME_RE.match(wanted):
             named = settings.workspaces_dir / wanted

@@ -76,13 +76,13 @@ def register_workspace(workspace: Workspace, settings: Settings, principal: str 
     from ratatouille_nb.catalog import open_store
 
     who = principal or resolve_principal(settings)
-    registry = AccessRegistry(settings.home, who)
+    store = open_store(settings)  # first: a fresh RAT_HOME gets its catalog before anything is registered
     try:
-        record = verify(registry, workspace, who)
-    finally:
-        registry.close()
-    store = open_store(settings)
-    try:
+        registry = AccessRegistry(settings.home, who)
+        try:
+            record = verify(registry, workspace, who)
+        finally:
+            registry.close()
         ensure_branch(store, workspace.branch)
     finally:
         store.close()
@@ -93,14 +93,19 @@ def open_access(settings: Settings, workspace: Workspace, principal: str) -> tup
     """The access policy for `principal` in `workspace` (a member, or refused) and the raw version store."""
     from ratatouille_nb.catalog import open_store
 
-    registry = AccessRegistry(settings.home, principal)
+    store = open_store(settings)
+    try:
+        registry = AccessRegistry(settings.home, principal)
+    except BaseException:
+        store.close()
+        raise
     try:
         verify(registry, workspace, principal)
-        store = open_store(settings)
         policy = AccessPolicy(registry, principal, workspace.name, default_branch=store.default_branch)
         policy.require_member()
     except BaseException:
         registry.close()
+        store.close()
         raise
     return policy, store
 

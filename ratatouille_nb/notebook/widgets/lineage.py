@@ -289,7 +289,8 @@ class LineageGraphWidget(anywidget.AnyWidget):
             "error": node.error,
             "ref": self._graph.meta.get("ref"),
             "columns": [
-                {"name": name, "type": typ, "sources": [{"table": s, "column": c} for s, c in sources.get(name, [])]}
+                {"name": name, "type": typ, "description": node.column_descriptions.get(name),
+                 "sources": [{"table": s, "column": c} for s, c in sources.get(name, [])]}
                 for name, typ in node.columns.items()
             ],
             "column_lineage": node.column_lineage,

@@ -1,0 +1,16 @@
+"""`not_null`: rows where the column is NULL."""
+
+from __future__ import annotations
+
+from ratatouille_nb.engine.sqltypes import quote_ident
+from ratatouille_nb.pipeline.model import TestSpec
+from ratatouille_nb.pipeline.tests.base import RowTest, TestContext, register
+
+
+@register
+class NotNull(RowTest):
+    kind = "not_null"
+    needs_column = True
+
+    def sql(self, ctx: TestContext, spec: TestSpec) -> str:
+        return f"SELECT * FROM {ctx.relation(spec)} WHERE {quote_ident(spec.column or '')} IS NULL"
