@@ -59,7 +59,7 @@ WRITER = textwrap.dedent(
         while True:
             with s.transaction(f"merge {n}") as txn:
                 s.bind("silver.k", txn.contents())
-                IncrementalWriter(s.con, txn, s.resources, spill_dir=s.settings.spill_dir).merge("silver.k", batch(n), ["id"])
+                IncrementalWriter(s.con, txn, s.resources, spill_dir=s.spill_dir).merge("silver.k", batch(n), ["id"])
             say(f"committed {txn.result.hash}")
             if n % 3 == 2:
                 report = optimize(s, ["silver.k"])

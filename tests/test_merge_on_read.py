@@ -67,7 +67,7 @@ def values_sql(rows: list[Row]) -> str:
 def merge(s: Session, key: str, rows: list[Row], write_mode: str | None = None) -> Any:
     with s.transaction(f"merge into {key}") as txn:
         s.bind(key, txn.contents())
-        writer = IncrementalWriter(s.con, txn, s.resources, spill_dir=s.settings.spill_dir)
+        writer = IncrementalWriter(s.con, txn, s.resources, spill_dir=s.spill_dir)
         return writer.merge(key, values_sql(rows), ["id"], write_mode=write_mode)
 
 
@@ -335,7 +335,7 @@ def test_a_merge_replayed_over_a_concurrent_append_keeps_one_row_per_key(lake: S
     s.sql("CREATE TABLE silver.t AS SELECT i AS id, 0 AS p, 'a' AS v FROM range(20) t(i)")
     txn = s.transaction("merge")
     s.bind("silver.t", txn.contents())
-    writer = IncrementalWriter(s.con, txn, s.resources, spill_dir=s.settings.spill_dir)
+    writer = IncrementalWriter(s.con, txn, s.resources, spill_dir=s.spill_dir)
     outcome = writer.merge("silver.t", values_sql([(3, 0, "mine"), (50, 1, "mine")]), ["id"])
     with Session(settings, s.workspace) as other:
         other.sql("INSERT INTO silver.t VALUES (50, 0, 'theirs'), (60, 0, 'theirs')")

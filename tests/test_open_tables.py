@@ -197,7 +197,7 @@ def test_merge_on_read_deletes_and_compaction_read_back_everywhere(lake: Session
     for lo in (0, 300):  # two merges: 550..699 (50 updated, 100 new), then 850..999 (all new)
         with s.transaction("merge") as txn:
             s.bind("bronze.sales", txn.contents())
-            IncrementalWriter(s.con, txn, s.resources, spill_dir=s.settings.spill_dir).merge(
+            IncrementalWriter(s.con, txn, s.resources, spill_dir=s.spill_dir).merge(
                 "bronze.sales", SALES.format(lo=lo + 550, hi=lo + 700).replace("'n' || i", "'m' || i"), ["id"]
             )
     s.sql("DELETE FROM bronze.sales WHERE id % 9 = 0")

@@ -92,7 +92,7 @@ def test_partitions_and_evolved_schemas_survive_compaction(settings: Settings, t
 
         with s.transaction("evolve") as txn:  # a column added by an incremental append
             s.bind("silver.t", txn.contents())
-            IncrementalWriter(s.con, txn, s.resources, spill_dir=s.settings.spill_dir).append(
+            IncrementalWriter(s.con, txn, s.resources, spill_dir=s.spill_dir).append(
                 "silver.t", "SELECT 1000 + i AS id, i % 3 AS p, 'x' || i AS extra FROM range(30) t(i)"
             )
         s.sql("DELETE FROM silver.t WHERE id % 4 = 0")

@@ -34,8 +34,8 @@ def _one(diffs: list[TableDiff]) -> TableDiff:
 
 def _merge(s: Session, key: str, select: str) -> None:
     with s.transaction(f"merge into {key}") as txn:
-        s.bind(select + " " + key, txn.contents())
-        IncrementalWriter(s.con, txn, s.resources, spill_dir=s.settings.spill_dir).merge(key, select, ["id"])
+        s.bind(key, txn.contents())
+        IncrementalWriter(s.con, txn, s.resources, spill_dir=s.spill_dir).merge(key, select, ["id"])
 
 
 @pytest.mark.parametrize("mode", ["merge-on-read", "copy-on-write"])

@@ -173,7 +173,8 @@ class TableWriter:
         names = {f.name for f in table.schema().fields}
         if {"filename", FILE_COL, POS_COL} & names or table.current_snapshot() is None:
             return False
-        loaded = self.con.execute("SELECT count(*) FROM duckdb_extensions() WHERE extension_name = 'iceberg' AND loaded").fetchone()
+        # duckdb_functions(), not duckdb_extensions(): the latter lists the extension folder, which a sandboxed connection may not.
+        loaded = self.con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'iceberg_scan'").fetchone()
         if not (loaded and loaded[0]):
             try:
                 load_extensions(self.con, ("avro", "iceberg"))
