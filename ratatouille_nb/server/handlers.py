@@ -22,10 +22,13 @@ NAMESPACE = "ratatouille"
 MAX_BODY_BYTES = 64 * 1024
 
 
-def _session_call(user: str | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Open a session for the request's principal, run `fn(session, …)`, close it — in one worker thread."""
+def _session_call(
+    user: str | None, fn: Callable[..., Any], *args: Any, where: tuple[Path | None, str | None] = (None, None), **kwargs: Any
+) -> Any:
+    """Open a session for the request's principal (in the workspace and on the branch `where` names,
+    else the environment's), run `fn(session, …)`, close it — in one worker thread."""
     try:
-        with service.open_server_session(user) as session:
+        with service.open_server_session(user, workspace=where[0], branch=where[1]) as session:
             return fn(session, *args, **kwargs)
     except Exception as exc:  # RatErrors and the library errors errormap.py knows become a status; a bug stays a 500
         mapped = map_error(exc)
@@ -58,10 +61,18 @@ class RatHandler(APIHandler):
         name = getattr(user, "username", None) or (user.get("name") if isinstance(user, dict) else None)
         return str(name) if name else None
 
-    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def where(self, path: str | None = None) -> tuple[Path | None, str | None]:
+        """The workspace folder of the request's notebook (`?path=`, or `path` given) and the
+        notebook kernel's branch (`?branch=`); (None, None) means the environment's."""
+        rel = path if path is not None else self.get_query_argument("path", None)
+        branch = service.validate_branch_param(self.get_query_argument("branch", None))
+        return service.workspace_for(self.server_root, rel), branch
+
+    async def run(self, fn: Callable[..., Any], *args: Any, where: tuple[Path | None, str | None] | None = None, **kwargs: Any) -> None:
         user = self.principal
         try:
-            result = await IOLoop.current().run_in_executor(None, lambda: _session_call(user, fn, *args, **kwargs))
+            place = self.where() if where is None else where
+            result = await IOLoop.current().run_in_executor(None, lambda: _session_call(user, fn, *args, where=place, **kwargs))
         except ApiError as exc:
             if exc.status >= 500:
                 self.log.warning("ratatouille: %s", exc.message)
@@ -124,10 +135,11 @@ class PromoteHandler(RatHandler):
                 raise ApiError(400, "the request body is not valid JSON") from None
             path, force, dry_run = service.validate_promote_body(body)
             service.resolve_notebook(self.server_root, path)  # refuse bad paths before opening a session
+            where = self.where(path)
         except ApiError as exc:
             self.fail(exc)
             return
-        await self.run(service.promote_notebook, self.server_root, path, force=force, dry_run=dry_run)
+        await self.run(service.promote_notebook, self.server_root, path, force=force, dry_run=dry_run, where=where)
 
 
 def setup_handlers(web_app: Any) -> None:
@@ -142,3 +154,6 @@ def setup_handlers(web_app: Any) -> None:
             (url_path_join(base, "promote"), PromoteHandler),
         ],
     )
+    from ratatouille_nb.server.branches import branch_handlers
+
+    web_app.add_handlers(".*$", branch_handlers(base))

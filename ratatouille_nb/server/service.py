@@ -7,6 +7,7 @@ and home come from the environment (`RAT_WORKSPACE`, `RAT_HOME`, …), exactly a
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,14 +60,16 @@ def api_error_from(exc: RatError) -> ApiError:
 
 
 @contextmanager
-def open_server_session(user: str | None = None) -> Iterator[Any]:
+def open_server_session(user: str | None = None, *, workspace: Path | None = None, branch: str | None = None) -> Iterator[Any]:
     """A fresh engine session from the environment for the request's principal, closed afterwards.
 
     The principal is RAT_USER, else `user` (the Jupyter server's authenticated user), else the OS login.
+    `workspace` (a folder, from the notebook's path: `workspace_for`) and `branch` (the notebook
+    kernel's branch) override the environment's.
     """
     from ratatouille_nb.verbs.session import open_session
 
-    session = open_session(server_user=user)
+    session = open_session(server_user=user, workspace=str(workspace) if workspace else None, branch=branch or None)
     try:
         yield session
     finally:
@@ -259,3 +262,71 @@ def promote_notebook(session: Any, server_root: Path, rel: str, *, force: bool =
         "skipped": [{"cell": s.index, "reason": s.reason} for s in result.skipped],
         "warnings": list(result.warnings),
     }
+
+
+# -- the workspace of a notebook -------------------------------------------------------------
+
+BRANCH_PARAM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@-]{0,199}$")
+
+
+def resolve_server_path(root: Path, rel: str) -> Path:
+    """A file or folder at `rel` inside the server root (the `?path=` of every endpoint).
+
+    Refused like `resolve_notebook`: NUL bytes, absolute paths, `..` parts, and anything whose
+    real location is outside `root`. A path that does not exist (yet) resolves to its nearest
+    existing parent folder, so an unsaved notebook still finds its workspace.
+    """
+    if len(rel) > MAX_PATH_CHARS or "\x00" in rel:
+        raise ApiError(400, "parameter 'path' is not a valid path")
+    posix = rel.replace("\\", "/").strip()
+    if posix.startswith("/") or PureWindowsPath(rel).drive:
+        raise ApiError(400, f"'{rel}' is an absolute path", hint="pass the notebook path relative to the Jupyter server root")
+    parts = PurePosixPath(posix).parts if posix else ()
+    if ".." in parts:
+        raise ApiError(400, f"'{rel}' contains '..'", hint="pass the notebook path relative to the Jupyter server root")
+    base = root.resolve()
+    candidate = base.joinpath(*parts)
+    while not candidate.exists() and candidate != base:
+        candidate = candidate.parent
+    try:
+        real = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ApiError(400, f"'{rel}' cannot be resolved") from None
+    if not real.is_relative_to(base):
+        raise ApiError(403, f"'{rel}' points outside the server root")
+    return real
+
+
+def workspace_for(root: Path, rel: str | None) -> Path | None:
+    """The workspace folder of the notebook at `rel`, when RAT_WORKSPACE does not name one.
+
+    With RAT_WORKSPACE set, or without a path, None: the session comes from the environment as
+    before. Otherwise the nearest folder at or above the notebook holding workspace.yaml (or
+    dbt_project.yml); then the server's own folder; else one clear error.
+    """
+    if os.environ.get("RAT_WORKSPACE") or rel is None:
+        return None
+    from ratatouille_nb.settings import Settings
+    from ratatouille_nb.verbs.workspaces import locate
+
+    target = resolve_server_path(root, rel)
+    start = target if target.is_dir() else target.parent
+    settings = Settings.from_env()
+    found = locate(settings, start) or locate(settings, Path.cwd())
+    if found is None:
+        shown = rel or "the server root"
+        raise ApiError(
+            503,
+            f"no workspace for '{shown}': no workspace.yaml or dbt_project.yml in its folder or any folder above",
+            hint="open a notebook inside a workspace, create one with `rat init PATH`, or start Jupyter with RAT_WORKSPACE set",
+        )
+    return found.root
+
+
+def validate_branch_param(name: str | None, field: str = "branch") -> str | None:
+    """A branch name sent by the frontend (`?branch=`, body fields): None, or a plausible ref name."""
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str) or not BRANCH_PARAM_RE.match(name) or ".." in name:
+        raise ApiError(400, f"'{field}' is not a valid branch name")
+    return name

@@ -55,11 +55,18 @@ class RefInfo:
     tables: int
 
 
-def list_refs(s: Session, *, builds: bool = True) -> list[RefInfo]:
-    """The branches and tags this session may read (its workspace's, and `main`), current first marked."""
+def list_refs(s: Session, *, builds: bool = True, own_only: bool = False) -> list[RefInfo]:
+    """The branches and tags this session may read (its workspace's, and `main`), current first marked.
+
+    `own_only` leaves out refs of other workspaces that an administrator could read too: the
+    workspace's own refs and the default branch remain.
+    """
+    owners = s.access.registry.ref_owners() if own_only else None
     out = []
     for ref in s.store.list_references():
         if not builds and is_build_branch(ref.name):
+            continue
+        if owners is not None and ref.name != s.store.default_branch and s.access.owner_of(ref.name, owners) != s.workspace.name:
             continue
         head = s.store.get_commit(ref.hash)
         out.append(
@@ -128,6 +135,12 @@ def diff(s: Session, from_ref: str, to_ref: str, **options: Any) -> list[TableDi
     if options.get("rows") or options.get("sample"):
         options.setdefault("con", s.con)
     return diff_refs(s.store, s.warehouse, from_ref, to_ref, **options)
+
+
+def build_parent(name: str) -> str | None:
+    """The branch a build branch was started from (`dev/build/…` -> `dev`), None for other refs."""
+    match = BUILD_RE.search(name)
+    return name[: match.start()] if match is not None else None
 
 
 def fork_point(s: Session, other: str, base: str | None = None) -> str:

@@ -61,6 +61,17 @@ def listing(settings: Settings) -> list[WorkspaceLine]:
     return [WorkspaceLine(r, mine.get(r.name)) for r in records]
 
 
+def locate(settings: Settings, start: Path) -> Workspace | None:
+    """The workspace holding `start`: the nearest folder with workspace.yaml (or dbt_project.yml)
+    at or above it, or None when there is none."""
+    from ratatouille_nb.workspace import find_workspace
+
+    try:
+        return find_workspace(settings.with_(workspace=None), cwd=start)
+    except WorkspaceError:
+        return None
+
+
 def move(settings: Settings, name: str, path: Path) -> WorkspaceRecord:
     """An owner points a registered workspace at its new folder."""
     from ratatouille_nb.workspace import Workspace
