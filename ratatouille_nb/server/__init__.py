@@ -7,6 +7,11 @@
 | GET  | /ratatouille/products?q=TEXT  | readable products with versions, owner, schema, freshness |
 | GET  | /ratatouille/products/NAME    | one product (404 if unknown, 403 if not readable) |
 | POST | /ratatouille/promote          | `{"path", "force", "dry_run"}`: notebook -> pipeline files (409 on conflicts) |
+| …    | /ratatouille/branch/…, /ratatouille/workspaces | the branch and workspace menu (server/branches.py) |
+
+Every endpoint takes `?path=` (the active notebook, relative to the server root): without
+RAT_WORKSPACE the workspace is the nearest folder at or above it holding workspace.yaml or
+dbt_project.yml (service.workspace_for).
 
 Every endpoint needs Jupyter's authentication; POST also passes Jupyter's XSRF check. Enabled by
 `jupyter-config/server-config/ratatouille_nb.json` (installed into
@@ -26,6 +31,11 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     from ratatouille_nb.server.handlers import setup_handlers
 
     setup_handlers(server_app.web_app)
+    from jupyter_server.utils import url_path_join
+
+    from ratatouille_nb.server.branches import branch_handlers
+
+    server_app.web_app.add_handlers(".*$", branch_handlers(url_path_join(server_app.web_app.settings["base_url"], "ratatouille")))
     server_app.log.info("ratatouille_nb.server: REST endpoints under %sratatouille/", server_app.web_app.settings["base_url"])
 
 

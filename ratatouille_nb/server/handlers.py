@@ -154,6 +154,3 @@ def setup_handlers(web_app: Any) -> None:
             (url_path_join(base, "promote"), PromoteHandler),
         ],
     )
-    from ratatouille_nb.server.branches import branch_handlers
-
-    web_app.add_handlers(".*$", branch_handlers(base))
