@@ -303,3 +303,6 @@ def _frame_with_info(frame: Any, info: Any) -> Any:
 
 def load(ipython: Any) -> None:
     ipython.register_magics(RatMagics)
+    from ratatouille_nb.notebook import link
+
+    link.register(ipython)  # the `ratatouille.link` comm: the status bar follows the branch at once

@@ -87,6 +87,12 @@ def on_change(listener: Listener) -> Listener:
     return listener
 
 
+def listening(listener: Listener) -> bool:
+    """Whether `listener` hears changes now (reset() and forget() drop every listener)."""
+    with _slot.lock:
+        return listener in _slot.listeners
+
+
 def remove_listener(listener: Listener) -> None:
     with _slot.lock:
         if listener in _slot.listeners:

@@ -20,20 +20,84 @@ if TYPE_CHECKING:
     from ratatouille_nb.engine.session import Session
 
 
-def diff_html(diffs: list[TableDiff]) -> str:
-    """Per table: status, rows added/removed, schema changes."""
+SAMPLE_ROWS = 3
+"""Changed rows shown per table and kind in the picker's diff."""
+
+_ADD = "var(--jp-success-color1,green)"
+_DEL = "var(--jp-error-color1,#b00)"
+_UPD = "var(--jp-warn-color1,#b60)"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "<span style='opacity:.6;font-style:italic'>NULL</span>"
+    text = str(value)
+    return html.escape(text if len(text) <= 60 else text[:59] + "…")
+
+
+def _sample_html(d: TableDiff) -> str:
+    """The sample changed rows of one table: added, deleted, updated (before → after, changed columns bold)."""
+    if not d.sample:
+        return ""
+    columns: list[str] = []
+    for item in d.sample:
+        for c in item["row"]:
+            if c not in columns:
+                columns.append(c)
+    colors = {"added": _ADD, "deleted": _DEL, "updated": _UPD}
+    signs = {"added": "+", "deleted": "−", "updated": "~"}
+    body = []
+    for item in d.sample:
+        change, row = item["change"], item["row"]
+        changed = set(item.get("columns", []))
+        cells = []
+        for c in columns:
+            if change == "updated" and c in changed:
+                before = (item.get("before") or {}).get(c)
+                cells.append(f"<td><s style='opacity:.6'>{_cell(before)}</s> <b>{_cell(row.get(c))}</b></td>")
+            else:
+                cells.append(f"<td>{_cell(row.get(c))}</td>")
+        body.append(f"<tr><td style='color:{colors.get(change, 'inherit')}' title='{change}'>{signs.get(change, '?')}</td>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    return (
+        f"<details class='rat-diff-sample'><summary>sample changed rows of <code>{html.escape(d.table)}</code></summary>"
+        f"<table class='rat-diff-rows'><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></details>"
+    )
+
+
+def _schema_text(d: TableDiff) -> str:
+    parts = []
+    for c in d.schema_changes:
+        if c.change == "retyped":
+            parts.append(f"{c.name}: {c.old_type} → {c.new_type}")
+        elif c.change == "added":
+            parts.append(f"+{c.name} {c.new_type or ''}".strip())
+        else:
+            parts.append(f"−{c.name}")
+    return ", ".join(parts) or "–"
+
+
+def diff_html(diffs: list[TableDiff], *, samples: bool = False) -> str:
+    """Per table: status, net rows, rows added/deleted/updated (exact, or "≈" a file estimate), schema
+    changes; with `samples`, the sample changed rows under the table."""
     if not diffs:
         return "<i>no differences</i>"
-    rows = "".join(
-        f"<tr><td>{html.escape(d.table)}</td><td>{d.status}</td><td style='color:var(--jp-success-color1,green)'>+{d.rows_added:,}</td>"
-        f"<td style='color:var(--jp-error-color1,#b00)'>-{d.rows_removed:,}</td><td>"
-        + html.escape(", ".join(f"{c.change} {c.name}" for c in d.schema_changes) or "–")
-        + "</td></tr>"
-        for d in diffs
-    )
+    rows = []
+    for d in diffs:
+        approx = "" if d.rows_exact else "≈"
+        net = f"{d.net_rows:+,}" if d.net_rows else "0"
+        updated = f"~{d.rows_updated:,}" if d.rows_updated else "–"
+        rows.append(
+            f"<tr><td><code>{html.escape(d.table)}</code></td><td>{d.status}</td><td>{net}</td>"
+            f"<td style='color:{_ADD}'>{approx}+{d.rows_added:,}</td><td style='color:{_DEL}'>{approx}−{d.rows_removed:,}</td>"
+            f"<td style='color:{_UPD}'>{updated}</td><td>{html.escape(_schema_text(d))}</td></tr>"
+        )
+        if samples and d.sample:
+            rows.append(f"<tr><td colspan='7'>{_sample_html(d)}</td></tr>")
     return (
-        "<table class='rat-diff' style='line-height:1.5'><thead><tr><th>table</th><th>status</th><th>rows added</th><th>rows removed</th>"
-        f"<th>schema</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<table class='rat-diff' style='line-height:1.5'><thead><tr><th>table</th><th>status</th><th>net rows</th>"
+        "<th>added</th><th>deleted</th><th>updated</th><th>schema</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -47,6 +111,11 @@ class BranchPicker(w.VBox):
         self.new_name = w.Text(placeholder="new branch name", layout=w.Layout(width="220px"))
         self.create_button = w.Button(description="Create from current", icon="code-branch", layout=w.Layout(width="auto"))
         self.compare = w.Dropdown(description="Compare", layout=w.Layout(width="360px"))
+        self.mode = w.ToggleButtons(
+            options=[("since fork point", "fork"), ("tip to tip", "tips")], value="fork",
+            tooltips=["each branch's own changes since they forked", "every difference between the two heads"],
+            style={"button_width": "auto"},
+        )
         self.diff_view = w.HTML()
         self.merge_button = w.Button(description="Merge into current…", button_style="warning", icon="compress", layout=w.Layout(width="auto"))
         self.confirm_button = w.Button(description="Confirm merge", button_style="danger", layout=w.Layout(display="none", width="auto"))
@@ -57,7 +126,7 @@ class BranchPicker(w.VBox):
                 self.title,
                 w.HBox([self.branches]),
                 w.HBox([self.new_name, self.create_button]),
-                w.HBox([self.compare]),
+                w.HBox([self.compare, self.mode]),
                 self.diff_view,
                 w.HBox([self.merge_button, self.confirm_button, self.cancel_button]),
                 self.status,
@@ -65,9 +134,11 @@ class BranchPicker(w.VBox):
         )
         self.add_class("rat-branch-picker")
         self._updating = False
+        self.last_diffs: tuple[list[TableDiff], list[TableDiff]] = ([], [])
         self.refresh()
         self.branches.observe(self._on_pick, names="value")
         self.compare.observe(lambda _c: self.preview(), names="value")
+        self.mode.observe(lambda _c: self.preview(), names="value")
         self.create_button.on_click(lambda _b: self._guard(lambda: self.create(self.new_name.value)))
         self.merge_button.on_click(lambda _b: self._guard(self.ask_merge))
         self.confirm_button.on_click(lambda _b: self._guard(self.merge))
@@ -101,6 +172,13 @@ class BranchPicker(w.VBox):
             self._updating = False
         self.preview()
 
+    def _notify(self) -> None:
+        """Tell the frontend (status bar) and the kernel's environment at once (notebook/link.py)."""
+        if self._fixed is None:
+            from ratatouille_nb.notebook import link
+
+            link.notify_state(self.session)
+
     def _guard(self, action: Any) -> None:
         try:
             action()
@@ -116,6 +194,7 @@ class BranchPicker(w.VBox):
     def switch(self, name: str) -> None:
         """Check out `name`: the kernel session (and every cell after) follows."""
         branches.checkout(self.session, name)
+        self._notify()
         self.status.value = f"switched to <code>{html.escape(name)}</code>"
 
     def create(self, name: str) -> None:
@@ -124,18 +203,38 @@ class BranchPicker(w.VBox):
         if not name:
             raise RatError("type a branch name first")
         branches.create(self.session, name, checkout_=True)
+        self._notify()
         self.new_name.value = ""
         self.status.value = f"created and switched to <code>{html.escape(name)}</code>"
 
     def preview(self) -> list[TableDiff]:
-        """Diff of the compared branch against the current one (what a merge would bring)."""
+        """What a merge of the compared branch would bring (its changes since the fork point, rows
+        counted exactly), and below it the current branch's own changes since then; "tip to tip"
+        compares the two heads instead. Returns the first table (what the merge brings)."""
         other = self.compare.value
         if not other:
             self.diff_view.value = "<i>no other branch to compare with</i>"
             return []
-        diffs = branches.diff_since_fork(self.session, other)
-        self.diff_view.value = f"<div>changes on <code>{html.escape(other)}</code> since it forked:</div>" + diff_html(diffs)
-        return diffs
+        s = self.session
+        current = s.branch
+        if self.mode.value == "tips":
+            diffs = branches.diff(s, current, other, rows=True, sample=SAMPLE_ROWS)
+            self.diff_view.value = (
+                f"<div>from <code>{html.escape(current)}</code> to <code>{html.escape(other)}</code>:</div>" + diff_html(diffs, samples=True)
+            )
+            return diffs
+        fork = branches.fork_point(s, other, current)
+        incoming = branches.diff(s, fork, other, rows=True, sample=SAMPLE_ROWS)
+        ours = branches.diff(s, fork, current, rows=True, sample=SAMPLE_ROWS)
+        self.diff_view.value = (
+            f"<div class='rat-diff-fork'>fork point <code>{fork[:12]}</code></div>"
+            f"<div>changes on <code>{html.escape(other)}</code> since it forked (a merge brings these):</div>"
+            + diff_html(incoming, samples=True)
+            + f"<div style='margin-top:.5em'>changes on <code>{html.escape(current)}</code> since then:</div>"
+            + diff_html(ours, samples=True)
+        )
+        self.last_diffs = (incoming, ours)
+        return incoming
 
     def _show_confirm(self, on: bool) -> None:
         self.confirm_button.layout.display = "" if on else "none"
