@@ -21,6 +21,9 @@ import { ProductsPanel } from './products';
 import { promoteNotebook } from './promote';
 import { API, describeError, requestAPI } from './request';
 import { WorkspaceStatus, branchesBody } from './status';
+import { IBranchTarget, openBranchMenu, paletteActions } from './branchmenu';
+import { KernelLinks } from './kernellink';
+import { getActiveNotebook, setActiveNotebook } from './request';
 
 const CATEGORY = 'Ratatouille';
 
@@ -30,6 +33,13 @@ export namespace CommandIDs {
   export const insertQuery = 'ratatouille:insert-product-query';
   export const promote = 'ratatouille:promote-notebook';
   export const showBranches = 'ratatouille:show-branches';
+  export const branchMenu = 'ratatouille:branch-menu';
+  export const switchBranch = 'ratatouille:switch-branch';
+  export const createBranch = 'ratatouille:create-branch';
+  export const mergeBranch = 'ratatouille:merge-branch';
+  export const deleteBranch = 'ratatouille:delete-branch';
+  export const pruneBuilds = 'ratatouille:prune-build-branches';
+  export const switchWorkspace = 'ratatouille:switch-workspace';
 }
 
 const LOAD_EXT = '%load_ext ratatouille_nb';
@@ -200,12 +210,43 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     tracker: INotebookTracker | null
   ) => {
     const item = new WorkspaceStatus({
-      onClick: () => void app.commands.execute(CommandIDs.showBranches)
+      onClick: () => void app.commands.execute(CommandIDs.branchMenu)
     });
+    // The active notebook (its path, its kernel's workspace and branch) goes with every request,
+    // so the status bar, the sidebar and Promote follow it; kernellink.ts hears the kernel.
+    const links = new KernelLinks();
+    let lastActive = '';
+    const updateActive = () => {
+      const link = item.link;
+      const state = link?.state;
+      setActiveNotebook({
+        path: link?.path,
+        workspace: state?.path,
+        branch: state?.branch
+      });
+      const key = JSON.stringify(getActiveNotebook());
+      if (key !== lastActive) {
+        lastActive = key;
+        void item.refresh();
+        if (app.commands.hasCommand(CommandIDs.refreshProducts)) {
+          void app.commands.execute(CommandIDs.refreshProducts);
+        }
+      }
+    };
+    item.onChanged = updateActive;
+    const target: IBranchTarget = {
+      link: () => item.link,
+      changed: () => {
+        updateActive();
+        void item.refresh();
+      }
+    };
     if (tracker) {
+      tracker.widgetAdded.connect((_, panel) => void links.get(panel));
       const follow = () => {
         const panel = tracker.currentWidget;
         item.track(panel?.sessionContext ?? null, panel?.title.label ?? '');
+        item.follow(panel ? links.get(panel) : null);
       };
       tracker.currentChanged.connect(follow);
       follow();
@@ -215,6 +256,49 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       align: 'left',
       rank: 4
     });
+    app.commands.addCommand(CommandIDs.branchMenu, {
+      label: 'Branches and Workspaces…',
+      caption:
+        'Switch, create, merge (with a diff preview) or delete branches of the notebook’s workspace, or switch workspace',
+      execute: () => openBranchMenu(target)
+    });
+    app.commands.addCommand(CommandIDs.switchBranch, {
+      label: 'Switch Notebook Branch…',
+      execute: () => paletteActions.switchBranch(target)
+    });
+    app.commands.addCommand(CommandIDs.createBranch, {
+      label: 'New Branch from Current…',
+      execute: () => paletteActions.createBranch(target)
+    });
+    app.commands.addCommand(CommandIDs.mergeBranch, {
+      label: 'Merge Branch into Current…',
+      execute: () => paletteActions.mergeBranch(target)
+    });
+    app.commands.addCommand(CommandIDs.deleteBranch, {
+      label: 'Delete Branch…',
+      execute: () => paletteActions.deleteBranch(target)
+    });
+    app.commands.addCommand(CommandIDs.pruneBuilds, {
+      label: 'Prune Leftover Build Branches',
+      execute: () => paletteActions.prune(target)
+    });
+    app.commands.addCommand(CommandIDs.switchWorkspace, {
+      label: 'Switch Notebook Workspace…',
+      execute: () => paletteActions.switchWorkspace(target)
+    });
+    if (palette) {
+      for (const command of [
+        CommandIDs.branchMenu,
+        CommandIDs.switchBranch,
+        CommandIDs.createBranch,
+        CommandIDs.mergeBranch,
+        CommandIDs.deleteBranch,
+        CommandIDs.pruneBuilds,
+        CommandIDs.switchWorkspace
+      ]) {
+        palette.addItem({ command, category: CATEGORY });
+      }
+    }
     app.commands.addCommand(CommandIDs.showBranches, {
       label: 'Show Workspace Branches',
       caption: 'List the branches and tags of the Ratatouille catalog',

@@ -115,7 +115,10 @@ export async function requestAPI<T>(
   init: RequestInit = {}
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, 'ratatouille', endpoint);
+  const url = withActiveNotebook(
+    URLExt.join(settings.baseUrl, 'ratatouille', endpoint.split('?')[0]),
+    endpoint.includes('?') ? endpoint.slice(endpoint.indexOf('?') + 1) : ''
+  );
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
@@ -152,4 +155,38 @@ export function describeError(error: unknown): string {
     return error.message;
   }
   return String(error);
+}
+
+/**
+ * The active notebook, sent with every request (`?path=`, `?workspace=`, `?branch=`) so the
+ * server answers for that notebook: its workspace (found from its path when Jupyter runs without
+ * RAT_WORKSPACE, or the one its kernel switched to) and its kernel's branch. index.ts keeps it
+ * up to date; parameters an endpoint string carries itself win.
+ */
+export interface IActiveNotebook {
+  path?: string;
+  workspace?: string;
+  branch?: string;
+}
+
+let activeNotebook: IActiveNotebook = {};
+
+export function setActiveNotebook(active: IActiveNotebook): void {
+  activeNotebook = { ...active };
+}
+
+export function getActiveNotebook(): IActiveNotebook {
+  return { ...activeNotebook };
+}
+
+function withActiveNotebook(url: string, query: string): string {
+  const params = new URLSearchParams(query);
+  for (const key of ['path', 'workspace', 'branch'] as const) {
+    const value = activeNotebook[key];
+    if (value && !params.has(key)) {
+      params.set(key, value);
+    }
+  }
+  const text = params.toString();
+  return text ? `${url}?${text}` : url;
 }

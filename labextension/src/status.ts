@@ -3,6 +3,7 @@ import { KernelMessage } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
 import { branchIcon } from './icons';
+import { KernelLink } from './kernellink';
 import { API, describeError, requestAPI } from './request';
 
 /**
@@ -87,6 +88,43 @@ export class WorkspaceStatus extends Widget {
   }
 
   /**
+   * Follow the `ratatouille.link` comm of the active notebook: its state events update the item
+   * at once (the user-expression poll below stays as the fallback for kernels without it).
+   */
+  follow(link: KernelLink | null): void {
+    this._unfollow?.();
+    this._unfollow = null;
+    this._link = link;
+    if (link) {
+      this._unfollow = link.connect(() => {
+        if (this._link === link) {
+          this._fromLink();
+        }
+      });
+    }
+    this._fromLink();
+  }
+
+  /** The active notebook's kernel link (null when no notebook is active). */
+  get link(): KernelLink | null {
+    return this._link;
+  }
+
+  private _fromLink(): void {
+    const state = this._link?.state;
+    if (state) {
+      this._kernel = { workspace: state.workspace, branch: state.branch };
+    }
+    this._render();
+    this._changed?.();
+  }
+
+  /** Called after the item learned a new kernel state (index.ts refreshes what depends on it). */
+  set onChanged(callback: (() => void) | null) {
+    this._changed = callback;
+  }
+
+  /**
    * Follow the kernel of this notebook (null: none is active).
    */
   track(sessionContext: ISessionContext | null, label = ''): void {
@@ -141,7 +179,7 @@ export class WorkspaceStatus extends Widget {
     this._stale = false;
     kernelBranch(context)
       .then(found => {
-        if (context === this._tracked) {
+        if (context === this._tracked && !this._link?.state) {
           this._kernel = found;
           this._render();
         }
@@ -159,7 +197,7 @@ export class WorkspaceStatus extends Widget {
         (session && session.branch !== branch
           ? `\nNew kernels start on ${session.branch}`
           : '') +
-        '\nClick to list branches';
+        '\nClick for the branch menu';
       this.removeClass('jp-mod-error');
       return;
     }
@@ -168,7 +206,7 @@ export class WorkspaceStatus extends Widget {
       this.node.title =
         `Ratatouille workspace ${session.workspace} on branch ${session.branch}\n` +
         `${session.workspace_root}\nprofile ${session.profile}, catalog ${session.catalog}\n` +
-        'Click to list branches';
+        'Click for the branch menu';
       this.removeClass('jp-mod-error');
       return;
     }
@@ -178,6 +216,9 @@ export class WorkspaceStatus extends Widget {
   }
 
   private _text: HTMLSpanElement;
+  private _link: KernelLink | null = null;
+  private _unfollow: (() => void) | null = null;
+  private _changed: (() => void) | null = null;
   private _session: API.ISession | null = null;
   private _error: string | null = null;
   private _kernel: IKernelBranch | null = null;

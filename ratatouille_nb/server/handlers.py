@@ -62,10 +62,14 @@ class RatHandler(APIHandler):
         return str(name) if name else None
 
     def where(self, path: str | None = None) -> tuple[Path | None, str | None]:
-        """The workspace folder of the request's notebook (`?path=`, or `path` given) and the
-        notebook kernel's branch (`?branch=`); (None, None) means the environment's."""
+        """The workspace folder of the request's notebook (`?workspace=`, the folder its kernel is
+        in, else found from `?path=` or `path` given) and the notebook kernel's branch (`?branch=`);
+        (None, None) means the environment's."""
         rel = path if path is not None else self.get_query_argument("path", None)
         branch = service.validate_branch_param(self.get_query_argument("branch", None))
+        kernel_workspace = service.validate_workspace_param(self.get_query_argument("workspace", None))
+        if kernel_workspace is not None:  # the workspace the notebook's kernel is in (it may have switched)
+            return kernel_workspace, branch
         return service.workspace_for(self.server_root, rel), branch
 
     async def run(self, fn: Callable[..., Any], *args: Any, where: tuple[Path | None, str | None] | None = None, **kwargs: Any) -> None:

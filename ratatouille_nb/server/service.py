@@ -330,3 +330,15 @@ def validate_branch_param(name: str | None, field: str = "branch") -> str | None
     if not isinstance(name, str) or not BRANCH_PARAM_RE.match(name) or ".." in name:
         raise ApiError(400, f"'{field}' is not a valid branch name")
     return name
+
+
+def validate_workspace_param(value: str | None) -> Path | None:
+    """`?workspace=`: the absolute folder of the workspace a notebook's kernel is in (its state event)."""
+    if not value:
+        return None
+    if len(value) > MAX_PATH_CHARS or "\x00" in value or not value.startswith("/"):
+        raise ApiError(400, "parameter 'workspace' must be the absolute folder of a workspace")
+    folder = Path(value)
+    if ".." in folder.parts or not ((folder / "workspace.yaml").is_file() or (folder / "dbt_project.yml").is_file()):
+        raise ApiError(400, f"'{value[:200]}' is not a workspace folder (no workspace.yaml or dbt_project.yml)")
+    return folder
