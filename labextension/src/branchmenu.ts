@@ -306,7 +306,7 @@ export class BranchMenu extends Widget {
       'jp-mod-accept jp-RatMenu-new'
     );
     filterRow.append(this._filter, this._newButton);
-    this._list = el('div', 'jp-RatMenu-list');
+    this._list = el('div', 'jp-RatMenu-list jp-RatDialog-refs');
     this._detail = el('div', 'jp-RatMenu-detail');
     this._status = el('div', 'jp-RatMenu-status');
     node.append(wsRow, this._current, filterRow, this._list, this._detail, this._status);
@@ -440,7 +440,7 @@ export class BranchMenu extends Widget {
     const name = el('span', 'jp-RatMenu-code jp-RatMenu-name', b.name);
     const notes: string[] = [b.hash.slice(0, 10), `${b.tables} table${b.tables === 1 ? '' : 's'}`];
     if (isCurrent) {
-      notes.push('current');
+      notes.push(this._target.link() ? 'this notebook' : 'current');
     }
     if (b.name === menu.workspace_branch) {
       notes.push('workspace branch');
@@ -609,25 +609,16 @@ export class BranchMenu extends Widget {
 export async function openBranchMenu(target: IBranchTarget): Promise<void> {
   let dialog: Dialog<unknown> | null = null;
   const body = new BranchMenu(target, () => dialog?.resolve());
+  await body.load();
+  const menu = body.menu;
   dialog = new Dialog({
-    title: 'Branches',
+    title: menu ? `Workspace ${menu.workspace}: branches` : 'Branches',
     body,
     buttons: [Dialog.cancelButton({ label: 'Close' })],
     hasClose: true
   });
   dialog.addClass('jp-RatMenu-dialog');
-  const loaded = body.load().then(() => {
-    const menu = body.menu;
-    if (menu && dialog) {
-      const title = dialog.node.querySelector('.jp-Dialog-header');
-      if (title) {
-        title.textContent = `${menu.workspace}: branches`;
-      }
-    }
-  });
-  const shown = dialog.launch();
-  await loaded;
-  await shown;
+  await dialog.launch();
 }
 
 /** Palette: pick a branch by name from the workspace's own branches. */
