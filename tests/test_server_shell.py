@@ -254,3 +254,20 @@ def test_models_dump_what_the_frontend_reads() -> None:
         branches=[], builds=[], tags=[],
     ).model_dump()
     assert set(menu) == {"workspace", "workspace_root", "workspace_branch", "current", "default", "branches", "builds", "tags"}
+
+
+def test_workspace_param_is_the_kernels_workspace(api: Api, foldered: Workspace, settings: Settings, tmp_path: Path) -> None:
+    other = init_workspace(tmp_path / "elsewhere", settings, name="elsewhere")
+    status, body = api("GET", "session", params={"path": "myws/notebooks/explore.ipynb", "workspace": str(other.root)})
+    assert status == 200 and body["workspace"] == "elsewhere"
+    status, body = api("GET", "session", params={"workspace": str(tmp_path)})
+    assert status == 400 and "not a workspace folder" in body["message"]
+    status, body = api("GET", "session", params={"workspace": "relative/dir"})
+    assert status == 400
+
+
+def test_empty_branch_param_means_the_environments(api: Api, env_workspace: Workspace) -> None:
+    status, body = api("GET", "session", params={"branch": ""})
+    assert status == 200 and body["branch"] == "workspace/acme"
+    status, body = api("GET", "session", params={"branch": "no such;branch"})
+    assert status == 400

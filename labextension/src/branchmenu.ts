@@ -524,7 +524,7 @@ export class BranchMenu extends Widget {
         () => void this._merge(source),
         'jp-mod-accept jp-RatMenu-confirm'
       );
-      const cancel = button('Cancel', 'Do not merge', () => this._detail.replaceChildren());
+      const cancel = button('Cancel', 'Do not merge', () => this._detail.replaceChildren(), 'jp-RatMenu-cancel');
       const bar = el('div', 'jp-RatMenu-row');
       bar.append(confirm, cancel);
       this._detail.replaceChildren(diffTable(diff), bar);
@@ -551,7 +551,7 @@ export class BranchMenu extends Widget {
 
   private _askDelete(b: BranchAPI.IBranchLine): void {
     const sure = button(`Delete ${b.name}`, 'Delete it now', () => void this._delete(b.name), 'jp-mod-warn jp-RatMenu-confirmDelete');
-    const cancel = button('Cancel', 'Keep it', () => this._detail.replaceChildren());
+    const cancel = button('Cancel', 'Keep it', () => this._detail.replaceChildren(), 'jp-RatMenu-cancel');
     const bar = el('div', 'jp-RatMenu-row');
     bar.append(el('span', '', `Delete ${b.kind} ${b.name}? Its tables stay reachable from other refs only.`), sure, cancel);
     this._detail.replaceChildren(bar);

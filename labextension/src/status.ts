@@ -146,7 +146,10 @@ export class WorkspaceStatus extends Widget {
 
   async refresh(): Promise<void> {
     try {
-      this._session = await requestAPI<API.ISession>('session');
+      this._session = await requestAPI<API.ISession>(
+        // the branch new kernels start on: not this notebook's (sent as ?branch= otherwise)
+        'session?branch='
+      );
       this._error = null;
     } catch (error) {
       this._session = null;

@@ -130,7 +130,7 @@ def test_menu_switch_status_bar_and_bang_rat_agree(lab: Lab, page: Any, screensh
     assert "−4,672" in row.inner_text() and "+0" in row.inner_text(), row.inner_text()
     settle(page)
     dialog.locator(".jp-Dialog-content").screenshot(path=str(screenshot_dir / "shell-merge-preview.png"))
-    dialog.get_by_role("button", name="Cancel", exact=True).click()
+    dialog.locator(".jp-RatMenu-cancel").click()
 
     # -- switch in the menu (filter, then click): the kernel session moves ---------------------------
     dialog.locator(".jp-RatMenu-filter").fill("clean")
