@@ -73,6 +73,18 @@ def state(session: Session | None = None) -> dict[str, Any]:
 def _environment(event: dict[str, Any]) -> None:
     os.environ["RAT_WORKSPACE"] = event["path"]
     os.environ["RAT_BRANCH"] = event["branch"]
+    _rat_on_path()
+
+
+def _rat_on_path() -> None:
+    """Make `!rat` find this kernel's `rat` when Jupyter was started from a venv not activated."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("rat")
+    if shutil.which("rat") is None and script.is_file():
+        os.environ["PATH"] = os.pathsep.join([str(script.parent), os.environ.get("PATH", "")])
 
 
 def _send(event: dict[str, Any], only: Comm | None = None) -> None:

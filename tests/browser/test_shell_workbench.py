@@ -36,6 +36,7 @@ CELLS = [
     "%rat branch workspace/demo",
     "!rat branch list",
     "!rat sql \"SELECT count(*) AS n FROM silver.menu_demo\"",
+    "%rat branch",
 ]
 
 
@@ -111,6 +112,14 @@ def test_menu_switch_status_bar_and_bang_rat_agree(lab: Lab, page: Any, screensh
     run_cell(page, 3)
     run_cell(page, 4)
     status.get_by_text("demo · workspace/demo").wait_for(timeout=10_000)
+
+    # -- the branch picker widget: row-level diff since the fork point, both directions ---------------
+    picker = run_cell(page, 7).locator(".rat-branch-picker")
+    picker.locator(".rat-diff").first.wait_for(timeout=60_000)
+    text = picker.inner_text()
+    assert "fork point" in text and "since then" in text and "−4,672" in text, text
+    settle(page)
+    picker.screenshot(path=str(screenshot_dir / "shell-picker-row-diff.png"))
 
     # -- the menu: own branches, filter, the current one marked -------------------------------------
     dialog = open_menu(page)

@@ -85,7 +85,7 @@ def diff_html(diffs: list[TableDiff], *, samples: bool = False) -> str:
     rows = []
     for d in diffs:
         approx = "" if d.rows_exact else "≈"
-        net = f"{d.net_rows:+,}" if d.net_rows else "0"
+        net = f"{d.net_rows:+,}".replace("-", "−") if d.net_rows else "0"
         updated = f"~{d.rows_updated:,}" if d.rows_updated else "–"
         rows.append(
             f"<tr><td><code>{html.escape(d.table)}</code></td><td>{d.status}</td><td>{net}</td>"
@@ -95,6 +95,7 @@ def diff_html(diffs: list[TableDiff], *, samples: bool = False) -> str:
         if samples and d.sample:
             rows.append(f"<tr><td colspan='7'>{_sample_html(d)}</td></tr>")
     return (
+        "<style>.rat-diff th,.rat-diff td,.rat-diff-rows th,.rat-diff-rows td{padding:2px 10px;text-align:left}</style>"
         "<table class='rat-diff' style='line-height:1.5'><thead><tr><th>table</th><th>status</th><th>net rows</th>"
         "<th>added</th><th>deleted</th><th>updated</th><th>schema</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
