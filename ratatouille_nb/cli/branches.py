@@ -18,15 +18,16 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
 
     @branch.command("list")
     @click.option("--no-builds", is_flag=True, help="Hide the branches failed builds left (`rat branch prune --builds`).")
+    @click.option("--all", "every", is_flag=True, help="Also other workspaces' refs you may read (administrators).")
     @click.pass_context
-    def branch_list(ctx: click.Context, no_builds: bool) -> None:
+    def branch_list(ctx: click.Context, no_builds: bool, every: bool) -> None:
         """This workspace's branches and tags (and main) with their heads; build branches are marked."""
         from ratatouille_nb.cli.output import render_table
         from ratatouille_nb.verbs import branches
 
         with session_factory(ctx) as s:
             rows = []
-            for ref in branches.list_refs(s, builds=not no_builds):
+            for ref in branches.list_refs(s, builds=not no_builds, own_only=not every):
                 flags = ", ".join(f for f, on in (("protected", ref.protected), ("build", ref.build)) if on)
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ref.head_time))
                 rows.append(("*" if ref.current else " ", ref.name, ref.kind, ref.hash[:12], when, ref.tables, flags))

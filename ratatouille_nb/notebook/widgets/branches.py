@@ -156,7 +156,7 @@ class BranchPicker(w.VBox):
         """Reload branches from the store (after any change, here or elsewhere)."""
         self._updating = True
         try:
-            names = [r.name for r in branches.list_refs(self.session) if r.kind == "branch"]
+            names = [r.name for r in branches.list_refs(self.session, own_only=True) if r.kind == "branch"]
             current = self.session.branch
             self.branches.options = names
             self.branches.value = current
