@@ -292,13 +292,6 @@ export class BranchMenu extends Widget {
     this._filter.placeholder = 'Filter branches, or name a new one';
     this._filter.setAttribute('aria-label', 'Filter branches');
     this._filter.addEventListener('input', () => this._render());
-    this._filter.addEventListener('keydown', event => {
-      if (event.key === 'Enter') {
-        event.preventDefault();
-        event.stopPropagation();
-        void this._enter();
-      }
-    });
     this._newButton = button(
       'New branch',
       'Create a branch from the current one (zero-copy) and switch to it',
@@ -334,8 +327,23 @@ export class BranchMenu extends Widget {
   }
 
   protected onAfterAttach(): void {
+    // The dialog takes Enter in an input as "press the default button" (in the capture phase):
+    // catch it first, on the window, so Enter in the filter box switches or creates instead.
+    window.addEventListener('keydown', this._onKeydown, true);
     window.setTimeout(() => this._filter.focus(), 0);
   }
+
+  protected onBeforeDetach(): void {
+    window.removeEventListener('keydown', this._onKeydown, true);
+  }
+
+  private _onKeydown = (event: KeyboardEvent): void => {
+    if (event.key === 'Enter' && event.target === this._filter) {
+      event.preventDefault();
+      event.stopPropagation();
+      void this._enter();
+    }
+  };
 
   private _say(text: string, error = false): void {
     this._status.textContent = text;

@@ -37,6 +37,7 @@ CELLS = [
     "!rat branch list",
     "!rat sql \"SELECT count(*) AS n FROM silver.menu_demo\"",
     "%rat branch",
+    "%rat branch create workspace/demo/build/20261201-120000-abc123\n%rat branch workspace/demo",
 ]
 
 
@@ -113,6 +114,9 @@ def test_menu_switch_status_bar_and_bang_rat_agree(lab: Lab, page: Any, screensh
     run_cell(page, 4)
     status.get_by_text("demo · workspace/demo").wait_for(timeout=10_000)
 
+    run_cell(page, 8)  # a build branch a failed build would have left
+    status.get_by_text("demo · workspace/demo").wait_for(timeout=10_000)
+
     # -- the branch picker widget: row-level diff since the fork point, both directions ---------------
     picker = run_cell(page, 7).locator(".rat-branch-picker")
     picker.locator(".rat-diff").first.wait_for(timeout=60_000)
@@ -124,12 +128,21 @@ def test_menu_switch_status_bar_and_bang_rat_agree(lab: Lab, page: Any, screensh
     # -- the menu: own branches, filter, the current one marked -------------------------------------
     dialog = open_menu(page)
     dialog.get_by_text("Workspace demo: branches").wait_for()
-    items = dialog.locator(".jp-RatMenu-item")
+    items = dialog.locator(".jp-RatMenu-list > .jp-RatMenu-item")
     names = [items.nth(i).get_attribute("data-branch") for i in range(items.count())]
     assert names[0] == "workspace/demo" and "cleanup" in names and "main" in names
     assert "this notebook" in items.first.inner_text()
+    assert not any("/build/" in (n or "") for n in names)  # build branches are grouped apart
+    builds = dialog.locator(".jp-RatMenu-builds")
+    assert "build branches (1)" in builds.locator("summary").inner_text().lower()
     settle(page)
     dialog.locator(".jp-Dialog-content").screenshot(path=str(screenshot_dir / "shell-branch-menu.png"))
+    builds.locator("summary").click(position={"x": 10, "y": 8})
+    builds.locator(".jp-RatMenu-item").first.wait_for()
+    assert "from workspace/demo" in builds.inner_text()
+    builds.locator(".jp-RatMenu-prune").click()
+    dialog.locator(".jp-RatMenu-status").get_by_text("Deleted 1 build branch.").wait_for(timeout=30_000)
+    assert dialog.locator(".jp-RatMenu-builds").count() == 0
 
     # -- merge preview: row counts since the fork point, then cancel ---------------------------------
     dialog.locator(".jp-RatMenu-item[data-branch='cleanup'] .jp-RatMenu-merge").click()
@@ -267,14 +280,21 @@ def test_notebook_in_a_workspace_folder_without_rat_workspace(bare_lab: Lab, bro
         assert not sidebar.locator(".jp-RatProducts-error").count()
         settle(page)
         page.screenshot(path=str(screenshot_dir / "shell-no-rat-workspace.png"))
-        # the kernel found it as well, and a branch made in a cell shows at once
+        # "New branch" in the menu before any cell ran: the kernel loads ratatouille_nb and switches
+        dialog = open_menu(page)
+        dialog.locator(".jp-RatMenu-filter").fill("menu-made")
+        dialog.get_by_text("No branch matches").wait_for()
+        page.keyboard.press("Enter")
+        dialog.wait_for(state="detached", timeout=60_000)
+        status.get_by_text("myws · menu-made").wait_for(timeout=30_000)
+        # the kernel found the workspace as well, and a branch made in a cell shows at once
         run_cell(page, 0)
         run_cell(page, 1)
         status.get_by_text("myws · explore-dev").wait_for(timeout=15_000)
         dialog = open_menu(page)
         dialog.get_by_text("Workspace myws: branches").wait_for()
         names = [n for n in dialog.locator(".jp-RatMenu-item").evaluate_all("els => els.map(e => e.dataset.branch)")]
-        assert "explore-dev" in names and "workspace/myws" in names
+        assert "explore-dev" in names and "workspace/myws" in names and "menu-made" in names
         assert not any(n.startswith("workspace/demo") for n in names), names  # only this workspace's branches
         workspaces = dialog.locator(".jp-RatMenu-workspaces option").all_inner_texts()
         assert any(w.startswith("myws") for w in workspaces) and any(w.startswith("demo") for w in workspaces), workspaces
