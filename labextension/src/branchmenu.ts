@@ -523,6 +523,7 @@ export class BranchMenu extends Widget {
     if (!menu) {
       return;
     }
+    this._say('');
     this._detail.replaceChildren(el('p', 'jp-RatDialog-dim', `Comparing ${source} with its fork point…`));
     try {
       const diff = await branchAPI.diff(source);

@@ -122,6 +122,8 @@ def test_menu_switch_status_bar_and_bang_rat_agree(lab: Lab, page: Any, screensh
     picker.locator(".rat-diff").first.wait_for(timeout=60_000)
     text = picker.inner_text()
     assert "fork point" in text and "since then" in text and "−4,672" in text, text
+    picker.locator("details.rat-diff-sample summary").first.click()
+    picker.locator("table.rat-diff-rows").first.wait_for()
     settle(page)
     picker.screenshot(path=str(screenshot_dir / "shell-picker-row-diff.png"))
 
