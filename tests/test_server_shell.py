@@ -271,3 +271,15 @@ def test_empty_branch_param_means_the_environments(api: Api, env_workspace: Work
     assert status == 200 and body["branch"] == "workspace/acme"
     status, body = api("GET", "session", params={"branch": "no such;branch"})
     assert status == 400
+
+
+def test_create_starts_from_the_notebooks_branch(api: Api, env_workspace: Workspace, settings: Settings) -> None:
+    with Session(settings, env_workspace) as s:
+        s.store.create_reference("base", "branch", "workspace/acme")
+    with Session(settings.with_(branch="base"), env_workspace) as s:
+        s.sql("CREATE TABLE silver.only_on_base AS SELECT 1 AS x")
+    status, body = api("POST", "branch", "create", body={"name": "child"}, params={"branch": "base"})
+    assert status == 200, body
+    with Session(settings, env_workspace) as s:
+        assert "silver.only_on_base" in s.store.contents("child")
+        assert s.store.get_reference("child").hash == s.store.get_reference("base").hash
