@@ -2,11 +2,62 @@
 // Do not edit: change the models and regenerate (tests/test_rest_contract.py checks it).
 
 export namespace API {
+  /** POST branch/create, branch/switch, branch/delete: what changed. */
+  export interface IBranchChanged {
+    action: 'created' | 'switch' | 'deleted';
+    name: string;
+    hash: string;
+    workspace: string;
+    workspace_root: string;
+  }
+
+  /** GET branch/diff: what merging `source` into `into` would bring (its changes since the fork point). */
+  export interface IBranchDiff {
+    source: string;
+    into: string;
+    fork_point: string;
+    tables: ITableChange[];
+    rows_added: number;
+    rows_deleted: number;
+    rows_updated: number;
+  }
+
+  /** One branch or tag of the menu. */
+  export interface IBranchLine {
+    name: string;
+    kind: 'branch' | 'tag';
+    hash: string;
+    protected: boolean;
+    current: boolean;
+    default: boolean;
+    build: boolean;
+    head_time: number;
+    tables: number;
+  }
+
+  /** GET branch/list: the workspace's own branches (build branches apart) and tags. */
+  export interface IBranchMenu {
+    workspace: string;
+    workspace_root: string;
+    workspace_branch: string;
+    current: string;
+    default: string;
+    branches: IBranchLine[];
+    builds: IBuildGroup[];
+    tags: IBranchLine[];
+  }
+
   /** GET /ratatouille/branches: the workspace's branches and tags (and main), the current one marked. */
   export interface IBranches {
     current: string;
     default: string;
     references: IReference[];
+  }
+
+  /** The leftover build branches started from one branch (`<parent>/build/…`). */
+  export interface IBuildGroup {
+    parent: string;
+    branches: IBranchLine[];
   }
 
   /** One column of a product's schema. */
@@ -16,10 +67,26 @@ export namespace API {
     required: boolean;
   }
 
+  export interface IColumnChangeLine {
+    name: string;
+    change: 'added' | 'removed' | 'retyped';
+    old_type: string | null;
+    new_type: string | null;
+  }
+
   /** Any refused request: one-line message, optional hint, and endpoint-specific extra fields. */
   export interface IErrorBody {
     message: string;
     hint?: string | null;
+  }
+
+  /** POST branch/merge. */
+  export interface IMergeOutcome {
+    source: string;
+    into: string;
+    kind: 'fast-forward' | 'merge' | 'up-to-date';
+    hash: string;
+    tables: string[];
   }
 
   /** GET /ratatouille/products/<name>: versions, owner, description, schema, freshness, the query to insert. */
@@ -72,6 +139,12 @@ export namespace API {
     content?: string | null;
   }
 
+  /** POST branch/prune: the build branches deleted (or that would be, with dry_run). */
+  export interface IPruneOutcome {
+    deleted: string[];
+    dry_run: boolean;
+  }
+
   /** One branch or tag of a workspace. */
   export interface IReference {
     name: string;
@@ -101,11 +174,39 @@ export namespace API {
     reason: string;
   }
 
+  /** One table of a branch diff: net rows added, deleted and updated, schema changes, samples. */
+  export interface ITableChange {
+    table: string;
+    status: 'added' | 'removed' | 'changed';
+    rows_added: number;
+    rows_deleted: number;
+    rows_updated: number;
+    net_rows: number;
+    rows_exact: boolean;
+    method: 'summary' | 'key' | 'rows' | 'files';
+    schema_changes: IColumnChangeLine[];
+    sample: ({ [key: string]: unknown })[];
+  }
+
   /** One released version of a product. */
   export interface IVersion {
     version: string;
     created_at: number;
     created_by: string;
     refreshes: number;
+  }
+
+  export interface IWorkspaceItem {
+    name: string;
+    path: string;
+    branch: string;
+    role: 'viewer' | 'editor' | 'owner' | null;
+    current: boolean;
+  }
+
+  /** GET workspaces: every registered workspace, your role in it, the notebook's marked. */
+  export interface IWorkspaceList {
+    current: string | null;
+    workspaces: IWorkspaceItem[];
   }
 }

@@ -7,7 +7,8 @@ import {
 import { Widget } from '@lumino/widgets';
 
 import { KernelLink } from './kernellink';
-import { describeError, requestAPI } from './request';
+// The endpoints' answers (API.I…) are generated from ratatouille_nb/server/models.py into api.ts.
+import { API, describeError, requestAPI } from './request';
 
 /**
  * The branch and workspace menu (jupyterlab-git style), opened from the status bar item and the
@@ -16,100 +17,6 @@ import { describeError, requestAPI } from './request';
  * build branches grouped with "Prune". Endpoints: ratatouille_nb/server/branches.py. Switching
  * goes through the notebook's kernel (kernellink.ts), so `%rat`, `!rat` and the status bar agree.
  */
-export namespace BranchAPI {
-  export interface IBranchLine {
-    name: string;
-    kind: 'branch' | 'tag';
-    hash: string;
-    protected: boolean;
-    current: boolean;
-    default: boolean;
-    build: boolean;
-    head_time: number;
-    tables: number;
-  }
-
-  export interface IBuildGroup {
-    parent: string;
-    branches: IBranchLine[];
-  }
-
-  export interface IBranchMenu {
-    workspace: string;
-    workspace_root: string;
-    workspace_branch: string;
-    current: string;
-    default: string;
-    branches: IBranchLine[];
-    builds: IBuildGroup[];
-    tags: IBranchLine[];
-  }
-
-  export interface IBranchChanged {
-    action: 'created' | 'switch' | 'deleted';
-    name: string;
-    hash: string;
-    workspace: string;
-    workspace_root: string;
-  }
-
-  export interface IColumnChange {
-    name: string;
-    change: 'added' | 'removed' | 'retyped';
-    old_type: string | null;
-    new_type: string | null;
-  }
-
-  export interface ITableChange {
-    table: string;
-    status: 'added' | 'removed' | 'changed';
-    rows_added: number;
-    rows_deleted: number;
-    rows_updated: number;
-    net_rows: number;
-    rows_exact: boolean;
-    method: 'summary' | 'key' | 'rows' | 'files';
-    schema_changes: IColumnChange[];
-    sample: { [key: string]: any }[];
-  }
-
-  export interface IBranchDiff {
-    source: string;
-    into: string;
-    fork_point: string;
-    tables: ITableChange[];
-    rows_added: number;
-    rows_deleted: number;
-    rows_updated: number;
-  }
-
-  export interface IMergeOutcome {
-    source: string;
-    into: string;
-    kind: 'fast-forward' | 'merge' | 'up-to-date';
-    hash: string;
-    tables: string[];
-  }
-
-  export interface IPruneOutcome {
-    deleted: string[];
-    dry_run: boolean;
-  }
-
-  export interface IWorkspaceItem {
-    name: string;
-    path: string;
-    branch: string;
-    role: 'viewer' | 'editor' | 'owner' | null;
-    current: boolean;
-  }
-
-  export interface IWorkspaceList {
-    current: string | null;
-    workspaces: IWorkspaceItem[];
-  }
-}
-
 function post<T>(endpoint: string, body: object): Promise<T> {
   return requestAPI<T>(endpoint, {
     method: 'POST',
@@ -118,21 +25,21 @@ function post<T>(endpoint: string, body: object): Promise<T> {
 }
 
 export const branchAPI = {
-  list: () => requestAPI<BranchAPI.IBranchMenu>('branch/list'),
-  workspaces: () => requestAPI<BranchAPI.IWorkspaceList>('workspaces'),
+  list: () => requestAPI<API.IBranchMenu>('branch/list'),
+  workspaces: () => requestAPI<API.IWorkspaceList>('workspaces'),
   create: (name: string) =>
-    post<BranchAPI.IBranchChanged>('branch/create', { name }),
+    post<API.IBranchChanged>('branch/create', { name }),
   check: (name: string) =>
-    post<BranchAPI.IBranchChanged>('branch/switch', { name }),
+    post<API.IBranchChanged>('branch/switch', { name }),
   remove: (name: string) =>
-    post<BranchAPI.IBranchChanged>('branch/delete', { name }),
+    post<API.IBranchChanged>('branch/delete', { name }),
   diff: (source: string) =>
-    requestAPI<BranchAPI.IBranchDiff>(
+    requestAPI<API.IBranchDiff>(
       `branch/diff?source=${encodeURIComponent(source)}`
     ),
   merge: (source: string) =>
-    post<BranchAPI.IMergeOutcome>('branch/merge', { source }),
-  prune: () => post<BranchAPI.IPruneOutcome>('branch/prune', {})
+    post<API.IMergeOutcome>('branch/merge', { source }),
+  prune: () => post<API.IPruneOutcome>('branch/prune', {})
 };
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -179,7 +86,7 @@ function signed(n: number): string {
 /**
  * The row-level diff of a merge preview: per table net rows, added, deleted, updated and schema.
  */
-export function diffTable(diff: BranchAPI.IBranchDiff): HTMLElement {
+export function diffTable(diff: API.IBranchDiff): HTMLElement {
   const box = el('div', 'jp-RatMenu-diff');
   if (diff.tables.length === 0) {
     box.appendChild(
@@ -305,7 +212,7 @@ export class BranchMenu extends Widget {
     node.append(wsRow, this._current, filterRow, this._list, this._detail, this._status);
   }
 
-  get menu(): BranchAPI.IBranchMenu | null {
+  get menu(): API.IBranchMenu | null {
     return this._menu;
   }
 
@@ -439,7 +346,7 @@ export class BranchMenu extends Widget {
     }
   }
 
-  private _row(b: BranchAPI.IBranchLine, menu: BranchAPI.IBranchMenu): HTMLElement {
+  private _row(b: API.IBranchLine, menu: API.IBranchMenu): HTMLElement {
     const row = el('div', 'jp-RatMenu-item');
     row.dataset.branch = b.name;
     row.setAttribute('role', 'menuitem');
@@ -558,7 +465,7 @@ export class BranchMenu extends Widget {
     });
   }
 
-  private _askDelete(b: BranchAPI.IBranchLine): void {
+  private _askDelete(b: API.IBranchLine): void {
     const sure = button(`Delete ${b.name}`, 'Delete it now', () => void this._delete(b.name), 'jp-mod-warn jp-RatMenu-confirmDelete');
     const cancel = button('Cancel', 'Keep it', () => this._detail.replaceChildren(), 'jp-RatMenu-cancel');
     const bar = el('div', 'jp-RatMenu-row');
@@ -601,8 +508,8 @@ export class BranchMenu extends Widget {
     });
   }
 
-  private _menu: BranchAPI.IBranchMenu | null = null;
-  private _workspaceList: BranchAPI.IWorkspaceList | null = null;
+  private _menu: API.IBranchMenu | null = null;
+  private _workspaceList: API.IWorkspaceList | null = null;
   private _workspaces: HTMLSelectElement;
   private _current: HTMLDivElement;
   private _filter: HTMLInputElement;
@@ -633,8 +540,8 @@ export async function openBranchMenu(target: IBranchTarget): Promise<void> {
 /** Palette: pick a branch by name from the workspace's own branches. */
 async function pickBranch(
   title: string,
-  filter: (b: BranchAPI.IBranchLine, menu: BranchAPI.IBranchMenu) => boolean
-): Promise<{ name: string; menu: BranchAPI.IBranchMenu } | null> {
+  filter: (b: API.IBranchLine, menu: API.IBranchMenu) => boolean
+): Promise<{ name: string; menu: API.IBranchMenu } | null> {
   const menu = await branchAPI.list();
   const all = [...menu.branches, ...menu.builds.flatMap(g => g.branches)];
   const items = all.filter(b => filter(b, menu)).map(b => b.name);

@@ -14,7 +14,7 @@
 `?path=` (the notebook, relative to the server root) picks the workspace when RAT_WORKSPACE is
 unset; `?branch=` is the notebook kernel's branch, the "current" branch of create, merge and
 delete. The switch itself happens in the kernel (notebook/link.py): the server only checks it.
-Everything goes through the verb layer; who may do what is the version store's decision.
+The response models are in server/models.py. Everything goes through the verb layer; who may do what is the version store's decision.
 """
 
 from __future__ import annotations
@@ -25,128 +25,26 @@ from typing import Any, Literal
 
 import tornado.web
 from jupyter_server.utils import url_path_join
-from pydantic import BaseModel, ConfigDict
 
 from ratatouille_nb.errors import MergeConflictError
 from ratatouille_nb.server import service
 from ratatouille_nb.server.handlers import MAX_BODY_BYTES, RatHandler
+from ratatouille_nb.server.models import (
+    BranchChanged,
+    BranchDiff,
+    BranchLine,
+    BranchMenu,
+    BuildGroup,
+    ColumnChangeLine,
+    MergeOutcome,
+    PruneOutcome,
+    TableChange,
+    WorkspaceItem,
+    WorkspaceList,
+)
 from ratatouille_nb.server.service import ApiError
 
 DIFF_SAMPLE_ROWS = 5
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BranchLine(_Body):
-    """One branch or tag of the menu."""
-
-    name: str
-    kind: Literal["branch", "tag"]
-    hash: str
-    protected: bool
-    current: bool
-    default: bool
-    build: bool
-    head_time: float
-    tables: int
-
-
-class BuildGroup(_Body):
-    """The leftover build branches started from one branch (`<parent>/build/…`)."""
-
-    parent: str
-    branches: list[BranchLine]
-
-
-class BranchMenu(_Body):
-    """GET branch/list: the workspace's own branches (build branches apart) and tags."""
-
-    workspace: str
-    workspace_root: str
-    workspace_branch: str
-    current: str
-    default: str
-    branches: list[BranchLine]
-    builds: list[BuildGroup]
-    tags: list[BranchLine]
-
-
-class BranchChanged(_Body):
-    """POST branch/create, branch/switch, branch/delete: what changed."""
-
-    action: Literal["created", "switch", "deleted"]
-    name: str
-    hash: str
-    workspace: str
-    workspace_root: str
-
-
-class ColumnChangeLine(_Body):
-    name: str
-    change: Literal["added", "removed", "retyped"]
-    old_type: str | None
-    new_type: str | None
-
-
-class TableChange(_Body):
-    """One table of a branch diff: net rows added, deleted and updated, schema changes, samples."""
-
-    table: str
-    status: Literal["added", "removed", "changed"]
-    rows_added: int
-    rows_deleted: int
-    rows_updated: int
-    net_rows: int
-    rows_exact: bool
-    method: Literal["summary", "key", "rows", "files"]
-    schema_changes: list[ColumnChangeLine]
-    sample: list[dict[str, Any]]
-
-
-class BranchDiff(_Body):
-    """GET branch/diff: what merging `source` into `into` would bring (its changes since the fork point)."""
-
-    source: str
-    into: str
-    fork_point: str
-    tables: list[TableChange]
-    rows_added: int
-    rows_deleted: int
-    rows_updated: int
-
-
-class MergeOutcome(_Body):
-    """POST branch/merge."""
-
-    source: str
-    into: str
-    kind: Literal["fast-forward", "merge", "up-to-date"]
-    hash: str
-    tables: list[str]
-
-
-class PruneOutcome(_Body):
-    """POST branch/prune: the build branches deleted (or that would be, with dry_run)."""
-
-    deleted: list[str]
-    dry_run: bool
-
-
-class WorkspaceItem(_Body):
-    name: str
-    path: str
-    branch: str
-    role: Literal["viewer", "editor", "owner"] | None
-    current: bool
-
-
-class WorkspaceList(_Body):
-    """GET workspaces: every registered workspace, your role in it, the notebook's marked."""
-
-    current: str | None
-    workspaces: list[WorkspaceItem]
 
 
 # -- what the endpoints do (plain functions over a Session) --------------------------------------

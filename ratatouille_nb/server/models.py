@@ -8,7 +8,7 @@ checked-in file and the models disagree.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,3 +141,119 @@ class ErrorBody(BaseModel):
 
 
 RESPONSE_MODELS: list[type[BaseModel]] = [Session, Branches, Products, Product, PromoteResult, PromoteRequest, ErrorBody]
+
+
+# -- the branch and workspace menu (server/branches.py) -------------------------------------------
+
+
+class BranchLine(_Body):
+    """One branch or tag of the menu."""
+
+    name: str
+    kind: Literal["branch", "tag"]
+    hash: str
+    protected: bool
+    current: bool
+    default: bool
+    build: bool
+    head_time: float
+    tables: int
+
+
+class BuildGroup(_Body):
+    """The leftover build branches started from one branch (`<parent>/build/…`)."""
+
+    parent: str
+    branches: list[BranchLine]
+
+
+class BranchMenu(_Body):
+    """GET branch/list: the workspace's own branches (build branches apart) and tags."""
+
+    workspace: str
+    workspace_root: str
+    workspace_branch: str
+    current: str
+    default: str
+    branches: list[BranchLine]
+    builds: list[BuildGroup]
+    tags: list[BranchLine]
+
+
+class BranchChanged(_Body):
+    """POST branch/create, branch/switch, branch/delete: what changed."""
+
+    action: Literal["created", "switch", "deleted"]
+    name: str
+    hash: str
+    workspace: str
+    workspace_root: str
+
+
+class ColumnChangeLine(_Body):
+    name: str
+    change: Literal["added", "removed", "retyped"]
+    old_type: str | None
+    new_type: str | None
+
+
+class TableChange(_Body):
+    """One table of a branch diff: net rows added, deleted and updated, schema changes, samples."""
+
+    table: str
+    status: Literal["added", "removed", "changed"]
+    rows_added: int
+    rows_deleted: int
+    rows_updated: int
+    net_rows: int
+    rows_exact: bool
+    method: Literal["summary", "key", "rows", "files"]
+    schema_changes: list[ColumnChangeLine]
+    sample: list[dict[str, Any]]
+
+
+class BranchDiff(_Body):
+    """GET branch/diff: what merging `source` into `into` would bring (its changes since the fork point)."""
+
+    source: str
+    into: str
+    fork_point: str
+    tables: list[TableChange]
+    rows_added: int
+    rows_deleted: int
+    rows_updated: int
+
+
+class MergeOutcome(_Body):
+    """POST branch/merge."""
+
+    source: str
+    into: str
+    kind: Literal["fast-forward", "merge", "up-to-date"]
+    hash: str
+    tables: list[str]
+
+
+class PruneOutcome(_Body):
+    """POST branch/prune: the build branches deleted (or that would be, with dry_run)."""
+
+    deleted: list[str]
+    dry_run: bool
+
+
+class WorkspaceItem(_Body):
+    name: str
+    path: str
+    branch: str
+    role: Literal["viewer", "editor", "owner"] | None
+    current: bool
+
+
+class WorkspaceList(_Body):
+    """GET workspaces: every registered workspace, your role in it, the notebook's marked."""
+
+    current: str | None
+    workspaces: list[WorkspaceItem]
+
+
+RESPONSE_MODELS += [BranchMenu, BranchChanged, BranchDiff, MergeOutcome, PruneOutcome, WorkspaceList]
