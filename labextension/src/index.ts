@@ -19,6 +19,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { productsIcon, promoteIcon } from './icons';
 import { ProductsPanel } from './products';
 import { promoteNotebook } from './promote';
+import { sqlCellPlugin } from './sqlcell';
 import { API, describeError, requestAPI } from './request';
 import { WorkspaceStatus, branchesBody } from './status';
 
@@ -241,4 +242,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [productsPlugin, promotePlugin, statusPlugin];
+export default [productsPlugin, promotePlugin, statusPlugin, sqlCellPlugin];
