@@ -187,15 +187,12 @@ def describe_table(
     now: float,
 ) -> TableInfo:
     """One table's row of the browser (a table whose metadata cannot be read is `broken`, with the way out)."""
-    from ratatouille_nb.catalog.tables import read_metadata
-    from ratatouille_nb.catalog.typenames import duck_type_of
-    from ratatouille_nb.errors import TableMetadataError
-
     import duckdb
 
     from ratatouille_nb.catalog.tables import read_metadata
     from ratatouille_nb.catalog.typenames import duck_type_of
     from ratatouille_nb.errors import TableMetadataError
+
 
     layer, _, name = key.partition(".")
     snapshot_at = changed.created_at if changed is not None else None
