@@ -372,3 +372,49 @@ def test_rest_calls_are_checked_for_the_principal(api: Api, lakehouse: Workspace
         assert "rat workspace grant acme mallory viewer" in payload["hint"]
     monkeypatch.delenv("RAT_USER")
     assert api("GET", "session")[0] == 200
+
+
+# -- GET /ratatouille/tables (server/tables.py): the sidebar's tables browser -------------------
+
+
+def test_tables_lists_layers_tables_and_duckdb_types(api: Api, lakehouse: Workspace) -> None:
+    status, body = api("GET", "tables")
+    assert status == 200, body
+    assert body["workspace"] == "acme" and len(body["commit"]) == 12
+    assert [layer["name"] for layer in body["layers"]] == ["bronze", "silver", "gold"]
+    gold = {t["table"]: t for t in body["layers"][2]["tables"]}
+    kpis = gold["gold.daily_sales_kpis"]
+    assert kpis["rows"] == 30 and kpis["kind"] == "table" and len(kpis["commit"]) == 12
+    assert [(c["name"], c["type"]) for c in kpis["columns"]] == [("day", "DATE"), ("store_id", "VARCHAR"), ("revenue", "DECIMAL(22,1)")]
+    assert kpis["freshness"]["basis"] == "age" and kpis["freshness"]["text"].endswith("old")
+    assert kpis["query"].startswith("%%rat sql\nSELECT *\nFROM gold.daily_sales_kpis")
+    assert kpis["lineage"] == "%rat lineage gold.daily_sales_kpis"
+
+
+def test_tables_on_another_branch_and_bad_branches(api: Api, lakehouse: Workspace, settings: Settings) -> None:
+    with Session(settings, lakehouse) as s:
+        s.store.create_reference("dev", "branch", s.branch)
+        s.sql("DROP TABLE silver.customers", ref="dev")
+    status, body = api("GET", "tables", params={"branch": "dev"})
+    assert status == 200 and body["ref"] == "dev"
+    assert [t["table"] for layer in body["layers"] for t in layer["tables"]] == ["gold.daily_sales_kpis"]
+    status, body = api("GET", "tables", params={"branch": "no-such-branch"})
+    assert status == 404, body
+    status, body = api("GET", "tables", params={"branch": "bad name;"})
+    assert status == 400 and "invalid branch" in body["message"]
+
+
+def test_tables_follow_the_notebook_without_rat_workspace(
+    api: Api, settings: Settings, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAT_HOME", str(settings.home))
+    monkeypatch.delenv("RAT_WORKSPACE", raising=False)
+    ws = init_workspace(jp_root_dir / "myws", settings, name="myws")
+    with Session(settings, ws) as s:
+        s.sql("CREATE TABLE bronze.events AS SELECT 1 AS id")
+    write_notebook(jp_root_dir / "myws" / "notebooks" / "explore.ipynb", [])
+    status, body = api("GET", "tables", params={"path": "myws/notebooks/explore.ipynb"})
+    assert status == 200, body
+    assert body["workspace"] == "myws" and body["layers"][0]["tables"][0]["table"] == "bronze.events"
+    status, body = api("GET", "tables", params={"path": "../outside.ipynb"})
+    assert status == 400 and ".." in body["message"]

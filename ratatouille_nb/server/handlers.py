@@ -130,6 +130,23 @@ class PromoteHandler(RatHandler):
         await self.run(service.promote_notebook, self.server_root, path, force=force, dry_run=dry_run)
 
 
+class TablesHandler(RatHandler):
+    """GET /ratatouille/tables?path=NOTEBOOK&branch=B (server/tables.py): the sidebar's tables browser."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from ratatouille_nb.server import tables
+
+        user, root = self.principal, self.server_root
+        path, branch = self.get_query_argument("path", None), self.get_query_argument("branch", None)
+        try:
+            result = await IOLoop.current().run_in_executor(None, lambda: tables.answer(user, root, path, branch))
+        except ApiError as exc:
+            self.fail(exc)
+            return
+        self.send(result)
+
+
 def setup_handlers(web_app: Any) -> None:
     base = url_path_join(web_app.settings["base_url"], NAMESPACE)
     web_app.add_handlers(
@@ -140,5 +157,6 @@ def setup_handlers(web_app: Any) -> None:
             (url_path_join(base, "products"), ProductsHandler),
             (url_path_join(base, "products", r"([^/]+)"), ProductHandler),
             (url_path_join(base, "promote"), PromoteHandler),
+            (url_path_join(base, "tables"), TablesHandler),
         ],
     )
