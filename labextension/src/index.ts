@@ -20,6 +20,7 @@ import { productsIcon, promoteIcon } from './icons';
 import { ProductsPanel } from './products';
 import { promoteNotebook } from './promote';
 import { sqlCellPlugin } from './sqlcell';
+import { TablesPanel, insertCells } from './tables';
 import { API, describeError, requestAPI } from './request';
 import { WorkspaceStatus, branchesBody } from './status';
 
@@ -31,6 +32,7 @@ export namespace CommandIDs {
   export const insertQuery = 'ratatouille:insert-product-query';
   export const promote = 'ratatouille:promote-notebook';
   export const showBranches = 'ratatouille:show-branches';
+  export const openTables = 'ratatouille:open-tables';
 }
 
 const LOAD_EXT = '%load_ext ratatouille_nb';
@@ -242,4 +244,47 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [productsPlugin, promotePlugin, statusPlugin, sqlCellPlugin];
+const tablesPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'ratatouille-nb:tables',
+  description:
+    'The "Tables" sidebar: the layers and tables of the active notebook\'s workspace.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const panel = new TablesPanel({
+      notebookPath: () => tracker.currentWidget?.context.path ?? null,
+      insert: (sources, what) => insertCells(app, tracker, sources, what)
+    });
+    app.shell.add(panel, 'left', { rank: 651 });
+    if (restorer) {
+      restorer.add(panel, 'ratatouille-tables');
+    }
+    tracker.currentChanged.connect(() => {
+      if (panel.isVisible) {
+        void panel.refresh();
+      }
+    });
+    app.commands.addCommand(CommandIDs.openTables, {
+      label: 'Show Workspace Tables',
+      caption: 'Open the Tables sidebar (layers, tables, columns, freshness)',
+      execute: () => app.shell.activateById(panel.id)
+    });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.openTables, category: CATEGORY });
+    }
+  }
+};
+
+export default [
+  productsPlugin,
+  promotePlugin,
+  statusPlugin,
+  sqlCellPlugin,
+  tablesPlugin
+];
