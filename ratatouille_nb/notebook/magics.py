@@ -257,7 +257,7 @@ class RatMagics(Magics):
         for f in result.files:
             print(f"{'would write' if args.dry_run else f.status:>11}  {f.path.relative_to(session.workspace.root)}  (cell {f.cell})")
         for skip in result.skipped:
-            print(f"    skipped  cell {skip.index}: {skip.reason}")
+            print(f"{'FAILS' if skip.failed else 'skipped':>11}  cell {skip.index}: {skip.reason}")
         for warning in result.warnings:
             print(f"warning: {warning}")
         return None
