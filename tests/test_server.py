@@ -244,7 +244,7 @@ def test_promote_writes_files_then_refuses_to_overwrite_without_force(api: Api, 
     assert done["written"] and sorted(f["path"] for f in done["files"]) == [
         "pipelines/silver/store_revenue.sql", "pipelines/silver/store_revenue.yaml"
     ]
-    assert {f["status"] for f in done["files"]} == {"new"} and [s["cell"] for s in done["skipped"]] == [0, 2]
+    assert {f["status"] for f in done["files"]} == {"new"} and [s["cell"] for s in done["skipped"]] == [1, 3]
     assert target.is_file() and "-- @name: silver_store_revenue" in target.read_text()
     assert "columns: []" in target.with_suffix(".yaml").read_text()  # the notebook never ran: no columns to infer
 
@@ -418,3 +418,30 @@ def test_tables_follow_the_notebook_without_rat_workspace(
     assert body["workspace"] == "myws" and body["layers"][0]["tables"][0]["table"] == "bronze.events"
     status, body = api("GET", "tables", params={"path": "../outside.ipynb"})
     assert status == 400 and ".." in body["message"]
+
+
+def test_promote_preview_lists_models_and_failing_cells_then_skips_them(api: Api, lakehouse: Workspace, jp_root_dir: Path) -> None:
+    write_notebook(
+        jp_root_dir / "work" / "bad.ipynb",
+        [
+            "%load_ext ratatouille_nb",
+            "%%rat sql --save silver.good\nSELECT 1 AS x",
+            "%%rat sql --save gold.bad\nSELEC x FROM silver.good",
+        ],
+    )
+    status, preview = api("POST", "promote", body={"path": "work/bad.ipynb", "dry_run": True})
+    assert status == 200, preview
+    assert [(m["cell"], m["name"], m["materialized"]) for m in preview["models"]] == [(2, "silver_good", "table")]
+    # the workspace is outside this server's root: Lab could not open the files, so no lab_path
+    assert [f["lab_path"] for f in preview["files"]] == [None, None]
+    bad = [s for s in preview["skipped"] if s["failed"]]
+    assert [s["cell"] for s in bad] == [3] and "SELEC" in bad[0]["reason"]
+    status, refused = api("POST", "promote", body={"path": "work/bad.ipynb"})
+    assert status == 400 and refused["message"].startswith("cell 3 fails:") and refused["failed"] == [3]
+    assert not (lakehouse.root / "pipelines" / "silver" / "good.sql").exists()
+    status, done = api("POST", "promote", body={"path": "work/bad.ipynb", "skip": [3]})
+    assert status == 200 and done["written"], done
+    assert {(s["cell"], s["reason"], s["failed"]) for s in done["skipped"]} >= {(3, "skipped on request", False)}
+    assert (lakehouse.root / "pipelines" / "silver" / "good.sql").read_text().startswith("-- Promoted from bad.ipynb, cell 2")
+    for body in ({"path": "work/bad.ipynb", "skip": "3"}, {"path": "work/bad.ipynb", "skip": [0]}, {"path": "work/bad.ipynb", "skip": [True]}):
+        assert api("POST", "promote", body=body)[0] == 400

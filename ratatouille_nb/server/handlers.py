@@ -15,7 +15,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
 from ratatouille_nb.errormap import map_error
-from ratatouille_nb.server import service
+from ratatouille_nb.server import promote, service
 from ratatouille_nb.server.service import ApiError
 
 NAMESPACE = "ratatouille"
@@ -122,12 +122,12 @@ class PromoteHandler(RatHandler):
                 body = json.loads(self.request.body or b"null")
             except ValueError:
                 raise ApiError(400, "the request body is not valid JSON") from None
-            path, force, dry_run = service.validate_promote_body(body)
+            path, force, dry_run, skip = promote.validate_body(body)
             service.resolve_notebook(self.server_root, path)  # refuse bad paths before opening a session
         except ApiError as exc:
             self.fail(exc)
             return
-        await self.run(service.promote_notebook, self.server_root, path, force=force, dry_run=dry_run)
+        await self.run(promote.promote_notebook, self.server_root, path, force=force, dry_run=dry_run, skip=skip)
 
 
 class TablesHandler(RatHandler):
