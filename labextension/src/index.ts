@@ -177,7 +177,9 @@ const promotePlugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         const panel = tracker.currentWidget;
         if (panel) {
-          await promoteNotebook(panel);
+          await promoteNotebook(panel, path =>
+            app.commands.execute('docmanager:open', { path })
+          );
         }
       }
     });
