@@ -445,3 +445,13 @@ def test_promote_preview_lists_models_and_failing_cells_then_skips_them(api: Api
     assert (lakehouse.root / "pipelines" / "silver" / "good.sql").read_text().startswith("-- Promoted from bad.ipynb, cell 2")
     for body in ({"path": "work/bad.ipynb", "skip": "3"}, {"path": "work/bad.ipynb", "skip": [0]}, {"path": "work/bad.ipynb", "skip": [True]}):
         assert api("POST", "promote", body=body)[0] == 400
+
+
+def test_promoted_files_have_lab_paths_when_lab_can_reach_them(
+    api: Api, lakehouse: Workspace, jp_root_dir: Path
+) -> None:
+    write_notebook(jp_root_dir / "work" / "good.ipynb", ["%%rat sql --save silver.good\nSELECT 1 AS x"])
+    (jp_root_dir / "lakehouse").symlink_to(lakehouse.root, target_is_directory=True)
+    status, done = api("POST", "promote", body={"path": "work/good.ipynb"})
+    assert status == 200, done
+    assert sorted(f["lab_path"] for f in done["files"]) == ["lakehouse/pipelines/silver/good.sql", "lakehouse/pipelines/silver/good.yaml"]

@@ -93,10 +93,20 @@ def validate_body(body: object) -> tuple[str, bool, bool, list[int]]:
 
 
 def _lab_path(path: Path, server_root: Path) -> str | None:
+    """Where Lab finds `path`: inside the server root, or under a folder linked into its top level."""
+    real, root = path.resolve(), server_root.resolve()
+    if real.is_relative_to(root):
+        return real.relative_to(root).as_posix()
     try:
-        return path.resolve().relative_to(server_root.resolve()).as_posix()
-    except ValueError:
+        entries = sorted(root.iterdir())
+    except OSError:
         return None
+    for entry in entries:  # e.g. `ln -s ~/lakehouse/demo demo` in the folder Lab serves
+        if entry.is_symlink() and entry.is_dir():
+            target = entry.resolve()
+            if real.is_relative_to(target):
+                return (Path(entry.name) / real.relative_to(target)).as_posix()
+    return None
 
 
 def _file(f: Any, root: Path, server_root: Path, with_content: bool) -> PromoteFile:

@@ -140,3 +140,40 @@ def test_sql_cells_tables_sidebar_and_promote_preview(lab: Lab, page: Any, scree
     kpis.get_by_role("button", name="Insert query").click()
     active.locator(".jp-InputArea-editor", has_text="FROM gold.daily_sales_kpis").wait_for()
     active.locator('.cm-content[data-rat-language="sql"]').wait_for()
+
+    # -- Promote: a preview first (files, models, the failing cell 5 named and to be skipped) ------------
+    (lab.root / "demo").symlink_to(lab.workspace, target_is_directory=True)  # so Lab can open the files
+    page.keyboard.press("Escape")
+    page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) [data-command="ratatouille:promote-notebook"]').click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Promote to pipeline?").wait_for()
+    files = dialog.locator(".jp-RatDialog-files").inner_text()
+    assert "pipelines/silver/store_revenue.sql" in files and "pipelines/silver/store_revenue.yaml" in files, files
+    models = dialog.locator(".jp-RatDialog-models li")
+    assert models.count() == 1 and "silver_store_revenue" in models.inner_text() and "table" in models.inner_text()
+    failing = dialog.locator('.jp-RatDialog-skipped li.jp-mod-failed[data-cell="5"]')
+    assert "cell 5" in failing.inner_text() and "SELEC" in failing.inner_text()
+    skipped = dialog.locator(".jp-RatDialog-skipped li:not(.jp-mod-failed)").evaluate_all("els => els.map(e => e.dataset.cell)")
+    assert {"1", "3", "6"} <= set(skipped), skipped
+    assert not (lab.workspace / "pipelines" / "silver" / "store_revenue.sql").exists()
+    settle(page)
+    dialog.locator(".jp-Dialog-content").screenshot(path=str(screenshot_dir / "editor-promote-preview.png"))
+    set_theme(page, dark=True)
+    dialog.locator(".jp-Dialog-content").screenshot(path=str(screenshot_dir / "editor-promote-preview-dark.png"))
+    set_theme(page, dark=False)
+    dialog.get_by_role("button", name="Promote, skipping cell 5").click()
+    dialog.get_by_text("Promoted to pipeline").wait_for()
+    sql_file = lab.workspace / "pipelines" / "silver" / "store_revenue.sql"
+    assert sql_file.read_text().startswith("-- Promoted from editor-workbench.ipynb, cell 4\n")
+    assert not (lab.workspace / "pipelines" / "gold" / "broken.sql").exists()
+    result = dialog.locator(".jp-RatDialog-files")
+    assert "created" in result.inner_text()
+    assert "cell 5" in dialog.locator(".jp-RatDialog-skipped").inner_text()
+    settle(page)
+    dialog.locator(".jp-Dialog-content").screenshot(path=str(screenshot_dir / "editor-promote-result.png"))
+    # a written file opens in Lab from the dialog
+    dialog.locator("a.jp-RatDialog-link", has_text="pipelines/silver/store_revenue.sql").click()
+    dialog.wait_for(state="detached")
+    page.locator(".lm-TabBar-tab", has_text="store_revenue.sql").wait_for()
+    editor = page.locator(".jp-FileEditor:not(.lm-mod-hidden) .cm-content")
+    editor.get_by_text("Promoted from editor-workbench.ipynb, cell 4").wait_for()
