@@ -98,3 +98,39 @@ def test_judge_and_hours_text() -> None:
     assert judge(0.5, warn=1, error=2, basis="model").status == "fresh"
     assert judge(5, warn=None, error=None, basis="age").status == "unknown"
     assert (hours_text(0.5), hours_text(5.25), hours_text(72)) == ("30m", "5.2h", "3.0d")
+
+
+def test_rat_tables_magic(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+    from traitlets.config import Config
+
+    from ratatouille_nb.notebook.tables_view import TablesView
+    from ratatouille_nb.verbs import session as sessions
+    from ratatouille_nb.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "nbws", settings, name="nbws")
+    monkeypatch.setenv("RAT_HOME", str(settings.home))
+    monkeypatch.setenv("RAT_WORKSPACE", str(ws.root))
+    config = Config()
+    config.HistoryManager.enabled = False
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance(config=config)
+    try:
+        with capture_output():
+            shell.run_cell("%load_ext ratatouille_nb")
+            shell.run_cell("%%rat sql\nCREATE TABLE silver.t AS SELECT i AS id, 'n' || i AS name FROM range(25) t(i)")
+            shell.run_cell("%rat branch create dev")
+            shell.run_cell("%%rat sql\nCREATE TABLE gold.only_dev AS SELECT 1 AS one")
+            result = shell.run_cell("%rat tables")
+            main = shell.run_cell("%rat tables --branch workspace/nbws")
+        assert result.success and isinstance(result.result, TablesView)
+        text = repr(result.result)
+        assert "workspace nbws · dev @ " in text and "silver.t  25 rows" in text and "id BIGINT, name VARCHAR" in text
+        assert "gold.only_dev" in text
+        page = result.result._repr_html_()
+        assert 'data-table="silver.t"' in page and "BIGINT" in page and "25 rows" in page
+        assert main.success and "gold.only_dev" not in repr(main.result)
+    finally:
+        sessions.reset()
+        InteractiveShell.clear_instance()

@@ -72,6 +72,9 @@ def _parser() -> _Parser:
     pr.add_argument("--into")
     pr.add_argument("--force", action="store_true")
     pr.add_argument("--dry-run", action="store_true")
+    pr.add_argument("--skip", type=int, action="append", default=[])
+    tb = sub.add_parser("tables", prog="%rat tables", add_help=False)
+    tb.add_argument("--branch", "-b")
     return root
 
 
@@ -80,7 +83,8 @@ HELP = """%rat verbs:
   %rat branch | branch NAME | branch create NAME [--from REF] | branch merge SOURCE [--into T]
   %rat branch diff A B | branch log | branch delete NAME
   %rat publish SOURCE NAME VERSION [--access WS:LEVEL …]
-  %rat products | lineage [MODEL] | run|test|build [SELECTOR…] | workspace [NAME] | promote [--into DIR]"""
+  %rat products | lineage [MODEL] | run|test|build [SELECTOR…] | workspace [NAME] | promote [--into DIR] [--skip CELL]
+  %rat tables [--branch REF]"""
 
 
 @magics_class
@@ -253,7 +257,9 @@ class RatMagics(Magics):
 
         notebook = self._notebook_path()
         session = sessions.current()
-        result = promote.promote(session, notebook, into=Path(args.into) if args.into else None, force=args.force, dry_run=args.dry_run)
+        result = promote.promote(
+            session, notebook, into=Path(args.into) if args.into else None, force=args.force, dry_run=args.dry_run, skip=args.skip
+        )
         for f in result.files:
             print(f"{'would write' if args.dry_run else f.status:>11}  {f.path.relative_to(session.workspace.root)}  (cell {f.cell})")
         for skip in result.skipped:
@@ -261,6 +267,12 @@ class RatMagics(Magics):
         for warning in result.warnings:
             print(f"warning: {warning}")
         return None
+
+    def _tables(self, args: argparse.Namespace, cell: str | None) -> Any:
+        from ratatouille_nb.notebook.tables_view import TablesView
+        from ratatouille_nb.verbs.tables import list_tables
+
+        return TablesView(list_tables(sessions.current(), args.branch))
 
     def _notebook_path(self) -> Any:
         """The running notebook's file: JupyterLab sets __session__ (ipykernel 6+) or JPY_SESSION_NAME."""
