@@ -134,3 +134,22 @@ def test_rat_tables_magic(settings: Settings, tmp_path: Path, monkeypatch: pytes
     finally:
         sessions.reset()
         InteractiveShell.clear_instance()
+
+
+def test_did_you_mean_for_missing_tables_and_columns(stocked: Session) -> None:
+    from ratatouille_nb.errors import RatError
+    from ratatouille_nb.verbs.sql import sql
+
+    with pytest.raises(RatError) as table:
+        sql(stocked, "SELECT * FROM silver.order")
+    first = str(table.value).splitlines()[0]
+    assert "silver.order" in first and "did you mean silver.orders?" in first
+    with pytest.raises(RatError) as unqualified:
+        sql(stocked, "SELECT * FROM kpi")
+    assert "did you mean gold.kpis?" in str(unqualified.value).splitlines()[0]
+    with pytest.raises(RatError) as column:
+        sql(stocked, "SELECT amout FROM bronze.orders")
+    assert "did you mean amount (bronze.orders)?" in str(column.value).splitlines()[0]
+    with pytest.raises(RatError) as nothing:
+        sql(stocked, "SELECT zzzzzz FROM bronze.orders")
+    assert "did you mean" not in str(nothing.value)
