@@ -75,7 +75,8 @@ def test_model_and_freshness(stocked: Session) -> None:
     much_later = {t.table: t for t in list_tables(stocked, now=now + 30 * 3600).tables}
     assert much_later["silver.orders"].freshness.status == "stale"
     assert much_later["gold.kpis"].freshness.status == "stale"
-    assert "stale, product SLA: error 1.0d" in much_later["gold.kpis"].freshness.text.replace("24.0h", "1.0d")
+    assert much_later["gold.kpis"].freshness.text == "30.0h old · stale (product SLA 24.0h)"
+    assert much_later["silver.orders"].freshness.text == "30.0h old · stale (model freshness: warn 6.0h, error 12.0h)"
 
 
 def test_other_ref_and_unchanged_tables(stocked: Session) -> None:
@@ -97,7 +98,7 @@ def test_judge_and_hours_text() -> None:
     assert judge(1.5, warn=1, error=2, basis="model").status == "warn"
     assert judge(0.5, warn=1, error=2, basis="model").status == "fresh"
     assert judge(5, warn=None, error=None, basis="age").status == "unknown"
-    assert (hours_text(0.5), hours_text(5.25), hours_text(72)) == ("30m", "5.2h", "3.0d")
+    assert (hours_text(0.001), hours_text(0.5), hours_text(5.25), hours_text(72)) == ("<1m", "30m", "5.2h", "3.0d")
 
 
 def test_rat_tables_magic(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

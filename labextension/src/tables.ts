@@ -91,6 +91,18 @@ function plural(n: number, word: string): string {
 }
 
 /**
+ * `950 rows`, `18.6k rows`, `2.4M rows` (the exact count is in the tooltip).
+ */
+function compactRows(n: number): string {
+  const unit = n >= 1e9 ? ['B', 1e9] : n >= 1e6 ? ['M', 1e6] : n >= 1e4 ? ['k', 1e3] : null;
+  if (!unit) {
+    return plural(n, 'row');
+  }
+  const value = n / (unit[1] as number);
+  return `${value >= 100 ? Math.round(value) : value.toFixed(1)}${unit[0]} rows`;
+}
+
+/**
  * Put code cells below the active cell of the notebook (after `%load_ext ratatouille_nb` when
  * the notebook does not load the extension yet), reusing an empty active code cell.
  */
@@ -361,10 +373,13 @@ export class TablesPanel extends SidePanel {
         'span',
         'jp-RatTables-dim jp-RatTable-rows',
         table.kind === 'table' && table.rows !== null
-          ? plural(table.rows, 'row')
+          ? compactRows(table.rows)
           : table.kind
       )
     );
+    if (table.rows !== null) {
+      head.title = `${table.table}: ${plural(table.rows, 'row')}, ${table.freshness.text}`;
+    }
     const toggle = () => {
       if (this._expanded.has(table.table)) {
         this._expanded.delete(table.table);

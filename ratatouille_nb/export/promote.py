@@ -205,9 +205,6 @@ def plan_promotion(
         if cell.cell_type != "code":
             continue
         number = cell_number(position)
-        if number in asked:
-            result.skipped.append(CellSkip(number, "skipped on request"))
-            continue
         try:
             read = read_cell(number, cell.source, set(cell.get("metadata", {}).get("tags", [])))
             if not isinstance(read, CellSkip):
@@ -215,6 +212,12 @@ def plan_promotion(
         except RatError as exc:
             message = str(exc.args[0] if exc.args else exc).removeprefix(f"cell {number}: ")
             read = CellSkip(number, message, failed=True)
+        if number in asked:
+            why = "skipped on request"
+            if isinstance(read, CellSkip) and read.failed:
+                why += f" (it fails: {read.reason})"
+            result.skipped.append(CellSkip(number, why))
+            continue
         if isinstance(read, CellSkip):
             result.skipped.append(read)
         else:

@@ -47,16 +47,18 @@ class Freshness:
 
     @property
     def text(self) -> str:
-        """One phrase: `2.1h old (fresh, model: warn 24h, error 48h)`."""
+        """One phrase: `2.1h old · fresh (model freshness: warn 6.0h, error 12.0h)`, `3.0d old`."""
         if self.age_hours is None:
             return "age unknown"
         age = f"{hours_text(self.age_hours)} old"
         if self.basis == "age":
             return age
+        if self.basis == "product":
+            return f"{age} · {self.status} (product SLA {hours_text(self.error_after_hours or 0)})"
         limits = ", ".join(
             f"{k} {hours_text(v)}" for k, v in (("warn", self.warn_after_hours), ("error", self.error_after_hours)) if v is not None
         )
-        return f"{age} ({self.status}, {self.basis} SLA: {limits})"
+        return f"{age} · {self.status} (model freshness: {limits})"
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ class TablesListing:
 
 
 def hours_text(value: float) -> str:
-    """`45m`, `5.2h`, `3.0d`."""
+    """`<1m`, `45m`, `5.2h`, `3.0d`."""
+    if abs(value) < 1 / 60:
+        return "<1m"
     if abs(value) < 1:
         return f"{round(value * 60)}m"
     return f"{value:.1f}h" if abs(value) < 48 else f"{value / 24:.1f}d"
