@@ -272,6 +272,12 @@ const tablesPlugin: JupyterFrontEndPlugin<void> = {
         void panel.refresh();
       }
     });
+    // A %rat / %%rat cell may have written a table or switched the branch: list again.
+    NotebookActions.executed.connect((_, { cell }) => {
+      if (panel.isVisible && cell.model.sharedModel.getSource().trimStart().startsWith('%')) {
+        void panel.refresh();
+      }
+    });
     app.commands.addCommand(CommandIDs.openTables, {
       label: 'Show Workspace Tables',
       caption: 'Open the Tables sidebar (layers, tables, columns, freshness)',

@@ -142,8 +142,13 @@ const follow = EditorState.transactionExtender.of(tr => {
  */
 const initial = ViewPlugin.fromClass(
   class {
+    private _alive = true;
+
     constructor(view: EditorView) {
       queueMicrotask(() => {
+        if (!this._alive) {
+          return;
+        }
         const sql = wanted(view.state) === SQL_ON;
         if (sql !== isOn(view.state)) {
           view.dispatch({
@@ -151,6 +156,10 @@ const initial = ViewPlugin.fromClass(
           });
         }
       });
+    }
+
+    destroy(): void {
+      this._alive = false;
     }
   }
 );
