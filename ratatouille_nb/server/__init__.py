@@ -6,7 +6,8 @@
 | GET  | /ratatouille/branches         | branches and tags, the current one marked |
 | GET  | /ratatouille/products?q=TEXT  | readable products with versions, owner, schema, freshness |
 | GET  | /ratatouille/products/NAME    | one product (404 if unknown, 403 if not readable) |
-| POST | /ratatouille/promote          | `{"path", "force", "dry_run"}`: notebook -> pipeline files (409 on conflicts) |
+| POST | /ratatouille/promote          | `{"path", "force", "dry_run", "skip"}`: preview / write pipeline files (409 on conflicts, 400 on a failing cell not skipped) |
+| GET  | /ratatouille/tables?path=&branch= | the notebook's workspace's layers and tables on a branch (server/tables.py) |
 
 Every endpoint needs Jupyter's authentication; POST also passes Jupyter's XSRF check. Enabled by
 `jupyter-config/server-config/ratatouille_nb.json` (installed into
