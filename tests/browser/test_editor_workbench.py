@@ -89,9 +89,16 @@ def test_sql_cells_tables_sidebar_and_promote_preview(lab: Lab, page: Any, scree
     )
     page.keyboard.press("Escape")
     settle(page)
-    sql_cell.screenshot(path=str(screenshot_dir / "editor-sql-cell.png"))
+
+    def shoot_sql_cells(name: str) -> None:
+        top, bottom = sql_cell.bounding_box(), code_cell(page, 3).bounding_box()
+        assert top is not None and bottom is not None
+        clip = {"x": top["x"], "y": top["y"], "width": top["width"], "height": bottom["y"] + bottom["height"] - top["y"]}
+        page.screenshot(path=str(screenshot_dir / name), clip=clip)
+
+    shoot_sql_cells("editor-sql-cell.png")
     set_theme(page, dark=True)
-    sql_cell.screenshot(path=str(screenshot_dir / "editor-sql-cell-dark.png"))
+    shoot_sql_cells("editor-sql-cell-dark.png")
     set_theme(page, dark=False)
 
     # -- the Tables sidebar: layers, gold.daily_sales_kpis with its columns and types ---------------------
@@ -115,6 +122,8 @@ def test_sql_cells_tables_sidebar_and_promote_preview(lab: Lab, page: Any, scree
     assert named.get("store_id") == "VARCHAR" and "revenue" in named, named
     assert "old" in kpis.locator(".jp-RatTable-freshness").inner_text()
     assert "gold_daily_sales_kpis" in kpis.locator(".jp-RatTable-facts").inner_text()
+    settle(page)
+    sidebar.screenshot(path=str(screenshot_dir / "editor-tables-layers.png"))
     # the filter finds tables by column name
     sidebar.locator(".jp-RatTables-filter").fill("transactions")
     sidebar.locator('.jp-RatTable.jp-mod-expanded[data-table="gold.daily_sales_kpis"]').wait_for()
