@@ -154,7 +154,7 @@ def test_cli_promote_dry_run(settings: Settings, workspace: Workspace, tmp_path:
     assert not (workspace.root / "pipelines/silver/orders.sql").exists()
 
 
-BAD_CELLS = [
+BAD_CELLS: list[tuple[str, str, list[str]]] = [
     ("code", "%load_ext ratatouille_nb", []),
     ("markdown", "Exploration", []),
     ("code", "%%rat sql --save bronze.good\nSELECT 1 AS x", []),

@@ -22,7 +22,7 @@ import { promoteNotebook } from './promote';
 import { sqlCellPlugin } from './sqlcell';
 import { TablesPanel, insertCells } from './tables';
 import { API, describeError, requestAPI } from './request';
-import { WorkspaceStatus, branchesBody } from './status';
+import { WorkspaceStatus, branchesBody, kernelBranch } from './status';
 
 const CATEGORY = 'Ratatouille';
 
@@ -259,9 +259,22 @@ const tablesPlugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null
   ) => {
+    // The kernel's branch, remembered per notebook: a busy kernel cannot say, its last answer stands.
+    const kernelBranches = new Map<string, string>();
     const panel = new TablesPanel({
       notebookPath: () => tracker.currentWidget?.context.path ?? null,
-      insert: (sources, what) => insertCells(app, tracker, sources, what)
+      insert: (sources, what) => insertCells(app, tracker, sources, what),
+      branch: async () => {
+        const notebook = tracker.currentWidget;
+        if (!notebook) {
+          return null;
+        }
+        const found = await kernelBranch(notebook.sessionContext).catch(() => null);
+        if (found) {
+          kernelBranches.set(notebook.id, found.branch);
+        }
+        return kernelBranches.get(notebook.id) ?? null;
+      }
     });
     app.shell.add(panel, 'left', { rank: 651 });
     if (restorer) {
@@ -275,7 +288,8 @@ const tablesPlugin: JupyterFrontEndPlugin<void> = {
     // A %rat / %%rat cell may have written a table or switched the branch: list again.
     NotebookActions.executed.connect((_, { cell }) => {
       if (panel.isVisible && cell.model.sharedModel.getSource().trimStart().startsWith('%')) {
-        void panel.refresh();
+        // once the kernel is idle again, so that it can tell its branch
+        setTimeout(() => void panel.refresh(), 500);
       }
     });
     app.commands.addCommand(CommandIDs.openTables, {

@@ -192,7 +192,7 @@ export class TablesPanel extends SidePanel {
     return this._listing;
   }
 
-  /** List this branch instead of the session's (the notebook kernel's branch). */
+  /** List this branch, whatever the notebook's kernel is on (null: follow the kernel again). */
   setBranch(branch: string | null): void {
     if (branch !== this._branch) {
       this._branch = branch;
@@ -209,8 +209,9 @@ export class TablesPanel extends SidePanel {
     if (path) {
       params.set('path', path);
     }
-    if (this._branch) {
-      params.set('branch', this._branch);
+    const branch = this._branch ?? (await this._options.branch?.()) ?? null;
+    if (branch) {
+      params.set('branch', branch);
     }
     const query = params.toString();
     this._loading = true;
@@ -497,5 +498,7 @@ export namespace TablesPanel {
     notebookPath: () => string | null;
     /** Put cells into the active notebook. */
     insert: (sources: string[], what: string) => Promise<void>;
+    /** The branch of the active notebook's kernel session (null: the server session's). */
+    branch?: () => Promise<string | null>;
   }
 }

@@ -6,7 +6,7 @@
 | GET  | /ratatouille/branches         | branches and tags, the current one marked |
 | GET  | /ratatouille/products?q=TEXT  | readable products with versions, owner, schema, freshness |
 | GET  | /ratatouille/products/NAME    | one product (404 if unknown, 403 if not readable) |
-| POST | /ratatouille/promote          | `{"path", "force", "dry_run", "skip"}`: preview / write pipeline files (409 on conflicts, 400 on a failing cell not skipped) |
+| POST | /ratatouille/promote          | `{"path", "force", "dry_run", "skip"}`: preview / write pipeline files (409, 400: see promote.py) |
 | GET  | /ratatouille/tables?path=&branch= | the notebook's workspace's layers and tables on a branch (server/tables.py) |
 
 Every endpoint needs Jupyter's authentication; POST also passes Jupyter's XSRF check. Enabled by
