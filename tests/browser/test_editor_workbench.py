@@ -186,3 +186,27 @@ def test_sql_cells_tables_sidebar_and_promote_preview(lab: Lab, page: Any, scree
     page.locator(".lm-TabBar-tab", has_text="store_revenue.sql").wait_for()
     editor = page.locator(".jp-FileEditor:not(.lm-mod-hidden) .cm-content")
     editor.get_by_text("Promoted from editor-workbench.ipynb, cell 4").wait_for()
+
+    # -- the Tables sidebar follows the notebook kernel's branch -------------------------------------------
+    page.locator(".lm-TabBar-tab", has_text="editor-workbench.ipynb").click()
+    wait_idle(page)
+    first = code_cell(page, 0)
+    first.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Enter")  # %load_ext ratatouille_nb
+    wait_idle(page)
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")  # a new cell above the active one
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text("%rat branch create editor-review")
+    page.keyboard.press("Shift+Enter")
+    wait_idle(page)
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text("%%rat sql\nCREATE TABLE gold.review_only AS SELECT 1 AS one")
+    page.keyboard.press("Shift+Enter")
+    wait_idle(page)
+    sidebar.locator(".jp-RatTables-filter").fill("")
+    sidebar.locator(".jp-RatTables-ref", has_text="editor-review").wait_for()
+    sidebar.locator('.jp-RatTable[data-table="gold.review_only"]').wait_for()
