@@ -2,55 +2,10 @@ import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
-import { describeError, requestAPI } from './request';
+import { API, describeError, requestAPI } from './request';
 
-/**
- * POST /ratatouille/promote (ratatouille_nb/server/promote.py, model PromoteResponse).
- * Cell numbers are 1-based positions in the notebook, as in the files' header comments.
- */
-export namespace PromoteAPI {
-  export interface IFile {
-    path: string;
-    lab_path: string | null;
-    status: 'new' | 'unchanged' | 'overwrite' | 'conflict';
-    cell: number;
-    content?: string | null;
-  }
-
-  export interface IModel {
-    cell: number;
-    name: string;
-    target: string;
-    kind: 'sql' | 'python';
-    materialized: string;
-    files: string[];
-  }
-
-  export interface ISkipped {
-    cell: number;
-    reason: string;
-    failed: boolean;
-  }
-
-  export interface IResponse {
-    notebook: string;
-    workspace: string;
-    workspace_root: string;
-    written: boolean;
-    dry_run: boolean;
-    files: IFile[];
-    models: IModel[];
-    skipped: ISkipped[];
-    warnings: string[];
-  }
-
-  export interface IRequest {
-    path: string;
-    force?: boolean;
-    dry_run?: boolean;
-    skip?: number[];
-  }
-}
+// POST /ratatouille/promote answers API.IPromoteResult (server/models.py); cell numbers are
+// 1-based positions in the notebook, as in the files' header comments.
 
 const PREVIEW_STATUS: { [key: string]: string } = {
   new: 'new',
@@ -89,10 +44,10 @@ function plural(n: number, word: string): string {
  * The files, each with its status badge, its cell and (when Lab can reach it) a link opening it.
  */
 function fileList(
-  files: PromoteAPI.IFile[],
+  files: API.IPromotedFile[],
   labels: { [key: string]: string },
   open: ((path: string) => void) | null,
-  exists: (file: PromoteAPI.IFile) => boolean = () => true
+  exists: (file: API.IPromotedFile) => boolean = () => true
 ): HTMLUListElement {
   const list = el('ul', 'jp-RatDialog-files');
   for (const file of files) {
@@ -124,7 +79,7 @@ function fileList(
   return list;
 }
 
-function modelList(models: PromoteAPI.IModel[]): HTMLUListElement {
+function modelList(models: API.IPromotedModel[]): HTMLUListElement {
   const list = el('ul', 'jp-RatDialog-models');
   for (const model of models) {
     const item = el('li');
@@ -144,7 +99,7 @@ function modelList(models: PromoteAPI.IModel[]): HTMLUListElement {
   return list;
 }
 
-function skippedList(skipped: PromoteAPI.ISkipped[]): HTMLUListElement {
+function skippedList(skipped: API.ISkippedCell[]): HTMLUListElement {
   const list = el('ul', 'jp-RatDialog-skipped');
   for (const cell of skipped) {
     const item = el('li', cell.failed ? 'jp-mod-failed' : '');
@@ -167,7 +122,7 @@ function section(node: HTMLElement, title: string): void {
  * (to be skipped) and every other skipped cell with its reason.
  */
 export function previewBody(
-  plan: PromoteAPI.IResponse,
+  plan: API.IPromoteResult,
   open: ((path: string) => void) | null
 ): Widget {
   const node = el('div', 'jp-RatDialog jp-RatPromote-preview');
@@ -223,7 +178,7 @@ export function previewBody(
  * After writing: the files (links open them in Lab), the skipped cells and how to build.
  */
 export function resultBody(
-  result: PromoteAPI.IResponse,
+  result: API.IPromoteResult,
   open: ((path: string) => void) | null
 ): Widget {
   const node = el('div', 'jp-RatDialog jp-RatPromote-result');
@@ -268,8 +223,8 @@ export function resultBody(
   return new Widget({ node });
 }
 
-async function callPromote(body: PromoteAPI.IRequest): Promise<PromoteAPI.IResponse> {
-  return requestAPI<PromoteAPI.IResponse>('promote', {
+async function callPromote(body: API.IPromoteRequest): Promise<API.IPromoteResult> {
+  return requestAPI<API.IPromoteResult>('promote', {
     method: 'POST',
     body: JSON.stringify(body)
   });
@@ -300,14 +255,14 @@ async function dialogWithLinks(
 export async function promoteNotebook(
   panel: NotebookPanel,
   openFile: ((path: string) => void) | null = null
-): Promise<PromoteAPI.IResponse | null> {
+): Promise<API.IPromoteResult | null> {
   const context = panel.context;
   await context.ready;
   if (context.model.dirty && !context.model.readOnly) {
     await context.save();
   }
   const path = context.localPath;
-  let plan: PromoteAPI.IResponse;
+  let plan: API.IPromoteResult;
   try {
     plan = await callPromote({ path, dry_run: true });
   } catch (error) {
@@ -339,7 +294,7 @@ export async function promoteNotebook(
   if (!answer.button.accept) {
     return null;
   }
-  let result: PromoteAPI.IResponse;
+  let result: API.IPromoteResult;
   try {
     result = await callPromote({ path, force: conflicts, skip: failed });
   } catch (error) {

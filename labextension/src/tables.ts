@@ -16,58 +16,9 @@ import {
 } from '@jupyterlab/ui-components';
 import { Panel, Widget } from '@lumino/widgets';
 
-import { describeError, requestAPI } from './request';
+import { API, describeError, requestAPI } from './request';
 
-/**
- * GET /ratatouille/tables (ratatouille_nb/server/tables.py, model TablesResponse).
- */
-export namespace TablesAPI {
-  export interface IColumn {
-    name: string;
-    type: string;
-    nullable: boolean;
-  }
-
-  export interface IFreshness {
-    status: 'fresh' | 'warn' | 'stale' | 'unknown';
-    basis: 'model' | 'product' | 'age';
-    age_hours: number | null;
-    warn_after_hours: number | null;
-    error_after_hours: number | null;
-    text: string;
-  }
-
-  export interface ITable {
-    table: string;
-    layer: string;
-    name: string;
-    kind: 'table' | 'view' | 'broken';
-    rows: number | null;
-    columns: IColumn[];
-    snapshot_at: number | null;
-    commit: string | null;
-    model: string | null;
-    model_path: string | null;
-    freshness: IFreshness;
-    error: string | null;
-    hint: string | null;
-    query: string;
-    lineage: string;
-  }
-
-  export interface ILayer {
-    name: string;
-    tables: ITable[];
-  }
-
-  export interface IResponse {
-    workspace: string;
-    workspace_root: string;
-    ref: string;
-    commit: string;
-    layers: ILayer[];
-  }
-}
+// GET /ratatouille/tables answers API.ITablesResponse (server/models.py).
 
 const LOAD_EXT = '%load_ext ratatouille_nb';
 
@@ -188,7 +139,7 @@ export class TablesPanel extends SidePanel {
   }
 
   /** The last answer of the server (null before the first refresh or after an error). */
-  get listing(): TablesAPI.IResponse | null {
+  get listing(): API.ITablesResponse | null {
     return this._listing;
   }
 
@@ -217,7 +168,7 @@ export class TablesPanel extends SidePanel {
     this._loading = true;
     this._render();
     try {
-      this._listing = await requestAPI<TablesAPI.IResponse>(
+      this._listing = await requestAPI<API.ITablesResponse>(
         query ? `tables?${query}` : 'tables'
       );
       this._error = null;
@@ -237,7 +188,7 @@ export class TablesPanel extends SidePanel {
     this._filter.focus();
   }
 
-  private _matches(table: TablesAPI.ITable, words: string[]): 'name' | 'column' | null {
+  private _matches(table: API.ITableItem, words: string[]): 'name' | 'column' | null {
     if (words.length === 0) {
       return 'name';
     }
@@ -299,8 +250,8 @@ export class TablesPanel extends SidePanel {
   }
 
   private _layer(
-    layer: TablesAPI.ILayer,
-    matching: { table: TablesAPI.ITable; hit: string | null }[],
+    layer: API.ITableLayer,
+    matching: { table: API.ITableItem; hit: string | null }[],
     filtering: boolean
   ): HTMLElement {
     const section = el('section', 'jp-RatTables-layer');
@@ -348,7 +299,7 @@ export class TablesPanel extends SidePanel {
     return section;
   }
 
-  private _table(table: TablesAPI.ITable, columnHit: boolean): HTMLLIElement {
+  private _table(table: API.ITableItem, columnHit: boolean): HTMLLIElement {
     const expanded = columnHit || this._expanded.has(table.table);
     const item = el('li', 'jp-RatTable');
     item.dataset.table = table.table;
@@ -403,7 +354,7 @@ export class TablesPanel extends SidePanel {
     return item;
   }
 
-  private _details(table: TablesAPI.ITable): HTMLElement {
+  private _details(table: API.ITableItem): HTMLElement {
     const details = el('div', 'jp-RatTable-details');
     if (table.error) {
       details.appendChild(el('div', 'jp-RatTables-error', table.error));
@@ -484,7 +435,7 @@ export class TablesPanel extends SidePanel {
   private _filter: HTMLInputElement;
   private _context: HTMLDivElement;
   private _list: HTMLDivElement;
-  private _listing: TablesAPI.IResponse | null = null;
+  private _listing: API.ITablesResponse | null = null;
   private _branch: string | null = null;
   private _error: string | null = null;
   private _loading = false;

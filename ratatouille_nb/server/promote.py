@@ -6,66 +6,19 @@ materializations, and every skipped cell with its reason, failing cells marked `
 it the files are written: 409 lists the files that differ unless `force`; 400 names a failing
 cell unless its number is in `skip`. Cell numbers are 1-based positions in the notebook.
 Each written file also has `lab_path`, its path relative to the server root, for Lab to open.
+The answer is `models.PromoteResult`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from ratatouille_nb.server.models import PromotedFile, PromotedModel, PromoteResult, SkippedCell
 from ratatouille_nb.server.service import ApiError, resolve_notebook
 
 PROMOTE_FIELDS = {"path", "force", "dry_run", "skip"}
 MAX_SKIPPED = 1000
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PromoteFile(_Body):
-    """One pipeline file a promotion writes (or would write); `content` only in a preview."""
-
-    path: str
-    lab_path: str | None
-    status: Literal["new", "unchanged", "overwrite", "conflict"]
-    cell: int
-    content: str | None = None
-
-
-class PromoteModel(_Body):
-    """What one cell becomes: a SQL model and its materialization, or a Python ingestion."""
-
-    cell: int
-    name: str
-    target: str
-    kind: Literal["sql", "python"]
-    materialized: str
-    files: list[str]
-
-
-class PromoteSkippedCell(_Body):
-    """A cell left out, and why (`failed`: left out because it is broken)."""
-
-    cell: int
-    reason: str
-    failed: bool
-
-
-class PromoteResponse(_Body):
-    """POST /ratatouille/promote: the preview (`dry_run`) or what was written."""
-
-    notebook: str
-    workspace: str
-    workspace_root: str
-    written: bool
-    dry_run: bool
-    files: list[PromoteFile]
-    models: list[PromoteModel]
-    skipped: list[PromoteSkippedCell]
-    warnings: list[str]
 
 
 def validate_body(body: object) -> tuple[str, bool, bool, list[int]]:
@@ -109,8 +62,8 @@ def _lab_path(path: Path, server_root: Path) -> str | None:
     return None
 
 
-def _file(f: Any, root: Path, server_root: Path, with_content: bool) -> PromoteFile:
-    return PromoteFile(
+def _file(f: Any, root: Path, server_root: Path, with_content: bool) -> PromotedFile:
+    return PromotedFile(
         path=str(f.path.relative_to(root)),
         lab_path=_lab_path(f.path, server_root),
         status=f.status,
@@ -149,7 +102,7 @@ def promote_notebook(
                 failed=numbers,
             )
     result = plan if dry_run else promote.promote(session, notebook, force=force, skip=skip or ())
-    return PromoteResponse(
+    return PromoteResult(
         notebook=rel,
         workspace=ws.name,
         workspace_root=str(ws.root),
@@ -157,7 +110,7 @@ def promote_notebook(
         dry_run=dry_run,
         files=[_file(f, ws.root, server_root, dry_run) for f in result.files],
         models=[
-            PromoteModel(
+            PromotedModel(
                 cell=m.cell,
                 name=m.name,
                 target=m.target,
@@ -167,6 +120,6 @@ def promote_notebook(
             )
             for m in result.models
         ],
-        skipped=[PromoteSkippedCell(cell=s.index, reason=s.reason, failed=s.failed) for s in result.skipped],
+        skipped=[SkippedCell(cell=s.index, reason=s.reason, failed=s.failed) for s in result.skipped],
         warnings=list(result.warnings),
     ).model_dump()

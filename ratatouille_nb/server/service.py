@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from ratatouille_nb.errors import RatError
+from ratatouille_nb.server import models
 
 MAX_QUERY_CHARS = 100
 MAX_PATH_CHARS = 1024
@@ -31,11 +32,7 @@ class ApiError(Exception):
         self.extra = extra
 
     def payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"message": self.message}
-        if self.hint:
-            body["hint"] = self.hint
-        body.update(self.extra)
-        return body
+        return models.ErrorBody(message=self.message, hint=self.hint or None, **self.extra).model_dump(exclude_none=True)
 
 
 def status_of(exc: RatError) -> int:
@@ -136,21 +133,21 @@ def session_info(session: Any) -> dict[str, Any]:
     """GET /ratatouille/session: the workspace and branch the server (and new kernels) use."""
     from ratatouille_nb.verbs.session import describe
 
-    return describe(session)
+    return models.Session(**describe(session)).model_dump()
 
 
 def list_branches(session: Any) -> dict[str, Any]:
     """GET /ratatouille/branches: the workspace's branches and tags (and main), the current one marked."""
     from ratatouille_nb.verbs.branches import list_refs
 
-    return {
-        "current": session.branch,
-        "default": session.store.default_branch,
-        "references": [
-            {"name": r.name, "kind": r.kind, "hash": r.hash, "protected": r.protected, "current": r.current, "build": r.build}
+    return models.Branches(
+        current=session.branch,
+        default=session.store.default_branch,
+        references=[
+            models.Reference(name=r.name, kind=r.kind, hash=r.hash, protected=r.protected, current=r.current, build=r.build)
             for r in list_refs(session)
         ],
-    }
+    ).model_dump()
 
 
 def product_query(name: str) -> str:
@@ -167,23 +164,23 @@ def product_detail(session: Any, name: str) -> dict[str, Any]:
     shown = products.show(session, name)
     sla = service.freshness_sla_hours(name) if shown["owner"] == session.workspace.name else None
     versions = shown["versions"]
-    return {
-        "name": shown["name"],
-        "owner": shown["owner"],
-        "description": shown["description"],
-        "source": shown["source"],
-        "latest": versions[-1]["version"] if versions else None,
-        "versions": versions,
-        "schema": [
-            {"name": c.get("name"), "type": c.get("type"), "required": bool(c.get("required", False))}
+    return models.Product(
+        name=shown["name"],
+        owner=shown["owner"],
+        description=shown["description"],
+        source=shown["source"],
+        latest=versions[-1]["version"] if versions else None,
+        versions=[models.Version(**v) for v in versions],
+        schema=[
+            models.Column(name=c.get("name"), type=c.get("type"), required=bool(c.get("required", False)))
             for c in shown["schema"]
         ],
-        "freshness_seconds": shown["freshness_seconds"],
-        "freshness_sla_hours": sla,
-        "access": shown["access"],
-        "subscribers": len(shown["subscribers"]),
-        "query": product_query(name),
-    }
+        freshness_seconds=shown["freshness_seconds"],
+        freshness_sla_hours=sla,
+        access=shown["access"],
+        subscribers=len(shown["subscribers"]),
+        query=product_query(name),
+    ).model_dump()
 
 
 def list_products(session: Any, q: str | None = None) -> dict[str, Any]:
@@ -201,7 +198,9 @@ def list_products(session: Any, q: str | None = None) -> dict[str, Any]:
         if needle and needle not in haystack:
             continue
         products.append(detail)
-    return {"workspace": session.workspace.name, "query": needle, "products": products}
+    return models.Products(
+        workspace=session.workspace.name, query=needle, products=[models.Product(**p) for p in products]
+    ).model_dump()
 
 
 # POST /ratatouille/promote lives in server/promote.py (preview, failing cells, skip).

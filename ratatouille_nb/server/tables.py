@@ -1,5 +1,7 @@
 """GET /ratatouille/tables?path=NOTEBOOK&branch=B: the tables browser of the Lab sidebar (verbs/tables.py).
 
+The answer is `models.TablesResponse`.
+
 `path` (optional) is the active notebook, relative to the server root: without RAT_WORKSPACE the
 workspace is the nearest folder holding workspace.yaml (or dbt_project.yml) above it. `branch`
 (optional) is the ref to list, by default the session's branch (what the notebook's kernel uses
@@ -13,10 +15,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
+from ratatouille_nb.server.models import TableColumn, TableFreshness, TableItem, TableLayer, TablesResponse
 from ratatouille_nb.server.service import ApiError, resolve_notebook
 
 if TYPE_CHECKING:
@@ -25,66 +26,6 @@ if TYPE_CHECKING:
 
 MAX_REF_CHARS = 200
 REF_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/@~^]*$")
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TableColumn(_Body):
-    """One column of a table, typed by DuckDB's name for it."""
-
-    name: str
-    type: str
-    nullable: bool
-
-
-class TableFreshness(_Body):
-    """The age of a table's data against the model's `freshness:` or the product's SLA (`basis`)."""
-
-    status: Literal["fresh", "warn", "stale", "unknown"]
-    basis: Literal["model", "product", "age"]
-    age_hours: float | None
-    warn_after_hours: float | None
-    error_after_hours: float | None
-    text: str
-
-
-class TableItem(_Body):
-    """One table (or view) of a layer."""
-
-    table: str
-    layer: str
-    name: str
-    kind: Literal["table", "view", "broken"]
-    rows: int | None
-    columns: list[TableColumn]
-    snapshot_at: float | None
-    commit: str | None
-    model: str | None
-    model_path: str | None
-    freshness: TableFreshness
-    error: str | None
-    hint: str | None
-    query: str
-    lineage: str
-
-
-class TableLayer(_Body):
-    """A layer of the workspace and its tables."""
-
-    name: str
-    tables: list[TableItem]
-
-
-class TablesResponse(_Body):
-    """GET /ratatouille/tables: the workspace's layers and tables on a ref."""
-
-    workspace: str
-    workspace_root: str
-    ref: str
-    commit: str
-    layers: list[TableLayer]
 
 
 def table_query(table: str) -> str:
