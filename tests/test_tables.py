@@ -154,3 +154,17 @@ def test_did_you_mean_for_missing_tables_and_columns(stocked: Session) -> None:
     with pytest.raises(RatError) as nothing:
         sql(stocked, "SELECT zzzzzz FROM bronze.orders")
     assert "did you mean" not in str(nothing.value)
+
+
+def test_model_freshness_on_a_column(stocked: Session, workspace: Workspace) -> None:
+    """`freshness: column:` judges now - max(column), as the freshness test does, not the last change."""
+    stocked.sql("CREATE TABLE silver.events AS SELECT TIMESTAMP '2026-01-01 00:00:00' + INTERVAL (i) HOUR AS loaded_at FROM range(3) t(i)")
+    write(workspace, "silver/events.sql", "SELECT * FROM {{ ref('bronze.orders') }}")
+    write(workspace, "silver/events.yaml", "freshness:\n  warn_after: {hours: 6}\n  error_after: {hours: 24}\n  column: loaded_at\n")
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 1, 5, 0, tzinfo=UTC).timestamp()  # 3 hours after the last loaded_at
+    events = {t.table: t for t in list_tables(stocked, now=now).tables}["silver.events"]
+    assert events.freshness.column == "loaded_at" and events.freshness.age_hours == pytest.approx(3)
+    assert events.freshness.status == "fresh"
+    assert events.freshness.text == "3.0h old · fresh (model freshness on max(loaded_at): warn 6.0h, error 24.0h)"

@@ -129,6 +129,7 @@ export namespace API {
     age_hours: number | null;
     warn_after_hours: number | null;
     error_after_hours: number | null;
+    column: string | null;
     text: string;
   }
 

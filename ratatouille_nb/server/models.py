@@ -166,6 +166,7 @@ class TableFreshness(_Body):
     age_hours: float | None
     warn_after_hours: float | None
     error_after_hours: float | None
+    column: str | None
     text: str
 
 

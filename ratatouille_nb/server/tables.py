@@ -98,6 +98,7 @@ def _item(t: TableInfo) -> TableItem:
             age_hours=f.age_hours,
             warn_after_hours=f.warn_after_hours,
             error_after_hours=f.error_after_hours,
+            column=f.column,
             text=f.text,
         ),
         error=t.error,

@@ -44,6 +44,7 @@ class Freshness:
     age_hours: float | None
     warn_after_hours: float | None = None
     error_after_hours: float | None = None
+    column: str | None = None  # the model's freshness column, when the age is now - max(column)
 
     @property
     def text(self) -> str:
@@ -58,7 +59,8 @@ class Freshness:
         limits = ", ".join(
             f"{k} {hours_text(v)}" for k, v in (("warn", self.warn_after_hours), ("error", self.error_after_hours)) if v is not None
         )
-        return f"{age} · {self.status} (model freshness: {limits})"
+        on = f" on max({self.column})" if self.column else ""
+        return f"{age} · {self.status} (model freshness{on}: {limits})"
 
 
 @dataclass(frozen=True)
@@ -160,9 +162,14 @@ def _sla_by_source(s: Session) -> dict[str, float]:
     return out
 
 
-def _freshness(age_hours: float | None, model: Model | None, sla_hours: float | None) -> Freshness:
+def _freshness(age_hours: float | None, model: Model | None, sla_hours: float | None, column_age: float | None = None) -> Freshness:
+    """The judgement: the model's `freshness:` (on max(column) when it names one and that age is
+    known), else the product's SLA, else the bare age of the last change."""
     fresh = model.freshness if model is not None else None
     if fresh is not None and (fresh.warn_after_hours is not None or fresh.error_after_hours is not None):
+        if fresh.column and column_age is not None:
+            judged = judge(column_age, warn=fresh.warn_after_hours, error=fresh.error_after_hours, basis="model")
+            return replace(judged, column=fresh.column)
         return judge(age_hours, warn=fresh.warn_after_hours, error=fresh.error_after_hours, basis="model")
     if sla_hours is not None:
         return judge(age_hours, warn=None, error=sla_hours, basis="product")
@@ -189,14 +196,14 @@ def describe_table(
     model: Model | None,
     sla_hours: float | None,
     now: float,
+    ref: str | None = None,
 ) -> TableInfo:
-    """One table's row of the browser (a table whose metadata cannot be read is `broken`, with the way out)."""
+    """One table's row of the browser on `ref` (a table whose metadata cannot be read is `broken`, with the way out)."""
     import duckdb
 
     from ratatouille_nb.catalog.tables import read_metadata
     from ratatouille_nb.catalog.typenames import duck_type_of
     from ratatouille_nb.errors import TableMetadataError
-
 
     layer, _, name = key.partition(".")
     snapshot_at = changed.created_at if changed is not None else None
@@ -215,7 +222,7 @@ def describe_table(
     )
     if entry.view_sql is not None:
         try:
-            s.bind(key, s.contents())
+            s.bind(key, s.contents(ref))
             described = s.con.execute(f"DESCRIBE {key}").fetchall()
         except RatError as exc:
             return replace(base, error=str(exc.args[0] if exc.args else exc), hint=exc.hint)
@@ -223,7 +230,7 @@ def describe_table(
             return replace(base, error=str(exc).splitlines()[0])
         columns = [ColumnInfo(str(c[0]), str(c[1]), str(c[2]).upper() != "NO") for c in described]
         age = max(0.0, (now - snapshot_at) / 3600) if snapshot_at is not None else None
-        return replace(base, kind="view", columns=columns, freshness=_freshness(age, model, sla_hours))
+        return replace(base, kind="view", columns=columns, freshness=_freshness(age, model, sla_hours, _column_age(s, key, model, now, ref)))
     try:
         meta = read_metadata(s.warehouse.file_io(), entry.metadata_location, key)
     except TableMetadataError as exc:
@@ -236,7 +243,27 @@ def describe_table(
         snapshot_at = millis / 1000
     columns = [ColumnInfo(f.name, duck_type_of(f.field_type), not f.required) for f in meta.schema().fields]
     age = max(0.0, (now - snapshot_at) / 3600)
-    return replace(base, kind="table", rows=rows, columns=columns, snapshot_at=snapshot_at, freshness=_freshness(age, model, sla_hours))
+    fresh = _freshness(age, model, sla_hours, _column_age(s, key, model, now, ref))
+    return replace(base, kind="table", rows=rows, columns=columns, snapshot_at=snapshot_at, freshness=fresh)
+
+
+def _column_age(s: Session, key: str, model: Model | None, now: float, ref: str | None) -> float | None:
+    """Hours since max(column) of the model's freshness column, as the freshness test measures it
+    (None without such a column, or when the query fails: the last change's age stands in)."""
+    import duckdb
+
+    from ratatouille_nb.engine.sqltypes import quote_ident
+
+    fresh = model.freshness if model is not None else None
+    if fresh is None or not fresh.column:
+        return None
+    try:
+        row = s.sql(f"SELECT epoch(max({quote_ident(fresh.column)})) FROM {key}", ref=ref).relation.fetchone()
+    except (RatError, duckdb.Error):
+        return None
+    if row is None or row[0] is None:
+        return None
+    return max(0.0, (now - float(row[0])) / 3600)
 
 
 def list_tables(s: Session, ref: str | None = None, *, now: float | None = None) -> TablesListing:
@@ -254,7 +281,7 @@ def list_tables(s: Session, ref: str | None = None, *, now: float | None = None)
     grouped: dict[str, list[TableInfo]] = {name: [] for name in layers}
     for key in sorted(contents):
         info = describe_table(
-            s, key, contents[key], changed=changes.get(key), model=by_target.get(key), sla_hours=slas.get(key), now=moment
+            s, key, contents[key], changed=changes.get(key), model=by_target.get(key), sla_hours=slas.get(key), now=moment, ref=where
         )
         grouped[info.layer].append(info)
     return TablesListing(
