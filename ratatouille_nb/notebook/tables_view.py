@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ratatouille_nb.verbs.tables import TableInfo, TablesListing
 
-_STATUS_COLOURS = {"fresh": "#2e7d32", "warn": "#b26a00", "stale": "#c62828", "unknown": "#757575"}
+# JupyterLab's theme colours (light and dark), with fallbacks for other front ends.
+_DIM = "var(--jp-ui-font-color2, #757575)"
+_STATUS_COLOURS = {
+    "fresh": "var(--jp-success-color1, #2e7d32)",
+    "warn": "var(--jp-warn-color1, #b26a00)",
+    "stale": "var(--jp-error-color1, #c62828)",
+    "unknown": _DIM,
+}
 
 
 def _when(epoch: float | None) -> str:
@@ -50,23 +57,23 @@ class TablesView:
         e = html.escape
         parts = [
             '<div class="rat-tables" style="font-size:13px;line-height:1.45">',
-            f'<div style="color:#757575;margin-bottom:6px">workspace <b>{e(self.listing.workspace)}</b> · '
+            f'<div style="color:{_DIM};margin-bottom:6px">workspace <b>{e(self.listing.workspace)}</b> · '
             f"<b>{e(self.listing.ref)}</b> @ <code>{e(self.listing.commit)}</code></div>",
         ]
         for layer in self.listing.layers:
             parts.append(
                 f'<div style="font-weight:600;text-transform:uppercase;letter-spacing:.04em;margin:8px 0 2px">'
-                f"{e(layer.name)} <span style=\"color:#757575;font-weight:400\">({len(layer.tables)})</span></div>"
+                f"{e(layer.name)} <span style=\"color:{_DIM};font-weight:400\">({len(layer.tables)})</span></div>"
             )
             if not layer.tables:
-                parts.append('<div style="color:#757575;margin-left:12px">no tables</div>')
+                parts.append(f'<div style="color:{_DIM};margin-left:12px">no tables</div>')
                 continue
             parts.append('<table style="border-collapse:collapse;margin-left:12px"><tbody>')
             for t in layer.tables:
                 colour = _STATUS_COLOURS[t.freshness.status]
-                columns = ", ".join(f"{e(c.name)} <span style=\"color:#757575\">{e(c.type)}</span>" for c in t.columns)
+                columns = ", ".join(f"{e(c.name)} <span style=\"color:{_DIM}\">{e(c.type)}</span>" for c in t.columns)
                 model = f"model <code>{e(t.model)}</code>" if t.model else ""
-                error = f'<div style="color:#c62828">{e(t.error)}</div>' if t.error else ""
+                error = f'<div style="color:{_STATUS_COLOURS["stale"]}">{e(t.error)}</div>' if t.error else ""
                 parts.append(
                     f'<tr data-table="{e(t.table)}" style="vertical-align:top">'
                     f'<td style="padding:2px 10px 2px 0;text-align:left"><code>{e(t.table)}</code></td>'
@@ -74,7 +81,7 @@ class TablesView:
                     f'<td style="padding:2px 10px 2px 0;text-align:left;color:{colour}">{e(t.freshness.text)}</td>'
                     f'<td style="padding:2px 10px 2px 0;text-align:left;white-space:nowrap">{e(_when(t.snapshot_at))} '
                     f"<code>{e(t.commit or '')}</code></td>"
-                    f'<td style="padding:2px 0;text-align:left">{model}</td></tr>'
+                    f'<td style="padding:2px 0;text-align:left;white-space:nowrap">{model}</td></tr>'
                     f'<tr><td colspan="5" style="padding:0 0 4px 12px;text-align:left;font-size:12px">{columns}{error}</td></tr>'
                 )
             parts.append("</tbody></table>")

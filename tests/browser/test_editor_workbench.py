@@ -210,3 +210,21 @@ def test_sql_cells_tables_sidebar_and_promote_preview(lab: Lab, page: Any, scree
     sidebar.locator(".jp-RatTables-filter").fill("")
     sidebar.locator(".jp-RatTables-ref", has_text="editor-review").wait_for()
     sidebar.locator('.jp-RatTable[data-table="gold.review_only"]').wait_for()
+
+    # -- %rat tables in the notebook: the same listing as HTML ---------------------------------------------
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text("%rat tables")
+    page.keyboard.press("Shift+Enter")
+    listing = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output .rat-tables')
+    listing.wait_for()
+    assert listing.locator('tr[data-table="gold.review_only"]').count() == 1
+    assert "editor-review" in listing.inner_text() and "VARCHAR" in listing.inner_text()
+    wait_idle(page)
+    settle(page)
+    listing.screenshot(path=str(screenshot_dir / "editor-rat-tables.png"))
+    set_theme(page, dark=True)
+    listing.screenshot(path=str(screenshot_dir / "editor-rat-tables-dark.png"))
+    set_theme(page, dark=False)
