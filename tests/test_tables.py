@@ -168,3 +168,11 @@ def test_model_freshness_on_a_column(stocked: Session, workspace: Workspace) -> 
     assert events.freshness.column == "loaded_at" and events.freshness.age_hours == pytest.approx(3)
     assert events.freshness.status == "fresh"
     assert events.freshness.text == "3.0h old · fresh (model freshness on max(loaded_at): warn 6.0h, error 24.0h)"
+
+
+def test_ratatouilles_own_bookkeeping_is_not_listed(stocked: Session) -> None:
+    stocked.sql("CREATE TABLE _rat.ledger_probe AS SELECT 1 AS x")
+    assert "_rat.ledger_probe" in stocked.contents(stocked.branch)
+    listing = list_tables(stocked)
+    assert all(not t.table.startswith("_") for t in listing.tables)
+    assert "_rat" not in [layer.name for layer in listing.layers]

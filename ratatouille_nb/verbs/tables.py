@@ -270,7 +270,8 @@ def list_tables(s: Session, ref: str | None = None, *, now: float | None = None)
     """The layers of the workspace (in workspace.yaml order, then any other) and their tables on `ref`."""
     where = ref or s.branch
     head = s.store.resolve(where)
-    contents = s.contents(where)
+    # `_rat.*` is Ratatouille's own bookkeeping (the ingestion ledger), not the user's data.
+    contents = {k: v for k, v in s.contents(where).items() if not k.startswith("_")}
     project = _project(s)
     by_target = project.by_target() if project is not None else {}
     changes = _last_changes(s, where, contents)
