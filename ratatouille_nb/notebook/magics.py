@@ -311,5 +311,16 @@ def _frame_with_info(frame: Any, info: Any) -> Any:
     return out
 
 
+def verbs() -> list[str]:
+    """The `%rat` verbs (what Tab offers after `%rat `)."""
+    for action in _parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return sorted(action.choices)
+    return []
+
+
 def load(ipython: Any) -> None:
+    from ratatouille_nb.notebook.completion import install
+
     ipython.register_magics(RatMagics)
+    install(ipython, verbs=verbs)  # Tab in %%rat sql cells and %rat lines (notebook/completion.py)
