@@ -166,7 +166,7 @@ def test_build_matches_plain_duckdb(dbt_session: Session, project_dir: Path) -> 
     con = plain(project_dir)
     s = dbt_session
     assert_same_rows(s, "SELECT * FROM raw.raw_payments", con, "SELECT * FROM raw_payments")
-    assert s.table_stats("raw.raw_payments")["schema"][3][1] == "long"  # column_types: BIGINT
+    assert s.table_stats("raw.raw_payments")["schema"][3][1] == "BIGINT"  # column_types: BIGINT
     assert_same_rows(s, "SELECT * FROM raw.raw_customers", con, "SELECT * FROM raw_customers")
     assert_same_rows(
         s, "SELECT customer_id, full_name, city FROM staging.stg_customers", con,

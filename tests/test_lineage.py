@@ -328,7 +328,7 @@ def test_demo_column_lineage(demo) -> None:
         ("bronze.raw_sales", "quantity"),
         ("bronze.raw_sales", "unit_price"),
     }
-    assert g.nodes["gold.daily_sales_kpis"].columns["revenue"] == "decimal(38, 2)"  # the built table's type
+    assert g.nodes["gold.daily_sales_kpis"].columns["revenue"] == "DECIMAL(38,2)"  # the built table's type, by its DuckDB name
     text = g.to_text()
     assert "columns of bronze.raw_sales: (Python pipeline: table-level lineage only)" in text
     assert re.search(r"total_amount\s+<- bronze\.raw_sales\.quantity, bronze\.raw_sales\.unit_price", text)
