@@ -109,7 +109,8 @@ def test_text_repr_shows_the_same_values(shell: InteractiveShell) -> None:
 def test_formatting_rules() -> None:
     assert plural(1, "row") == "1 row" and plural(0, "row") == "0 rows" and plural(1234, "row") == "1,234 rows"
     assert format_float(0.000123456) == "0.000123" and format_float(-2.5) == "-2.50" and format_float(float("nan")) == "NaN"
-    assert format_cell(decimal.Decimal("1234567.891234"), "x").text == "1,234,567.8912"
+    assert format_cell(decimal.Decimal("1234567.891234"), "x").text == "1,234,567.89"
+    assert format_cell(decimal.Decimal("12.5")).text == "12.5" and format_cell(decimal.Decimal("0.000400")).text == "0.000400"
     assert format_cell(None).kind == "null" and format_cell("NULL").kind == "text"
     assert format_cell(True).text == "true" and format_cell(b"\x00\x01").text == "\\x0001"
     assert format_cell("a\nb").truncated and format_cell(12345, "customer_id").text == "12345"

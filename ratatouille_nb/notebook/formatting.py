@@ -61,14 +61,18 @@ def format_float(value: float) -> str:
 
 
 def format_decimal(value: decimal.Decimal) -> str:
-    """A DECIMAL keeps its scale (money reads as money), up to 4 places, with separators."""
+    """A DECIMAL with up to 2 places keeps them (money reads as money); more are rounded like a float."""
     if not value.is_finite():
         return str(value)
     exponent = value.as_tuple().exponent
     places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    if places > 4:
-        value = value.quantize(decimal.Decimal(1).scaleb(-4), rounding=decimal.ROUND_HALF_EVEN)
-    return f"{value:,}"
+    if places <= 2:
+        return f"{value:,}"
+    if value == 0:
+        return "0"
+    if abs(value) < decimal.Decimal("0.01"):
+        return f"{value:.3g}"
+    return f"{value.quantize(decimal.Decimal('0.01'), rounding=decimal.ROUND_HALF_EVEN):,}"
 
 
 def format_cell(value: Any, column: str = "", type_name: str = "") -> Cell:
