@@ -26,7 +26,7 @@ _STYLE = (
     "white-space:nowrap;vertical-align:top}"
     ".rat-result thead th{position:sticky;top:0;z-index:1;background:var(--jp-layout-color1,#fff);text-align:left;"
     "border-bottom:1px solid var(--jp-border-color1,#bbb)}"
-    ".rat-result th.rat-num{text-align:right}"
+    ".rat-result table thead th.rat-text{text-align:left}.rat-result table thead th.rat-num{text-align:right}"
     ".rat-result th small{color:var(--jp-ui-font-color2,#888);font-weight:normal}"
     ".rat-result td.rat-num{text-align:right;font-variant-numeric:tabular-nums}"
     ".rat-result td.rat-text,.rat-result td.rat-time,.rat-result td.rat-bool{text-align:left}"

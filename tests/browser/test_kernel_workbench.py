@@ -162,6 +162,8 @@ def run_all_and_check(lab: Lab, page: Any, screenshot_dir: Path, console: list[s
     assert revenue.evaluate("e => getComputedStyle(e).textAlign") == "right"
     assert re.fullmatch(r"[\d,]+\.\d\d", revenue.inner_text()), revenue.inner_text()
     assert len(revenue.get_attribute("title") or "") > len(revenue.inner_text()) - 3
+    assert result.locator("thead th.rat-text").first.evaluate("e => getComputedStyle(e).textAlign") == "left"
+    assert result.locator("thead th.rat-num").first.evaluate("e => getComputedStyle(e).textAlign") == "right"
     text_cell = result.locator("tbody td.rat-text").first
     assert text_cell.evaluate("e => getComputedStyle(e).textAlign") == "left"
     if result.locator("td.rat-null").count():
@@ -224,8 +226,9 @@ def run_all_and_check(lab: Lab, page: Any, screenshot_dir: Path, console: list[s
 
     # -- the getting-started notebook opens unmodified (its kernelspec is ipykernel's) ---------------
     page.evaluate("window.jupyterapp.commands.execute('docmanager:open', {path: 'notebooks/getting-started.ipynb'})")
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").get_by_text("Getting started with Ratatouille").first.wait_for()
+    tab = page.locator(".jp-mod-current.lm-TabBar-tab", has_text="getting-started.ipynb")
+    tab.wait_for()
+    page.wait_for_timeout(1000)
     wait_idle(page)
     page.wait_for_timeout(2000)
-    tab = page.locator(".lm-TabBar-tab", has_text="getting-started.ipynb")
     assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), tab.get_attribute("class")

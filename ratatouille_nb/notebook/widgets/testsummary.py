@@ -33,7 +33,7 @@ _STYLE = (
     ".rat-tests table{border-collapse:collapse;margin:2px 0}"
     ".rat-tests th,.rat-tests td{padding:2px 8px;text-align:left;vertical-align:top;"
     "border-bottom:1px solid var(--jp-border-color2,#ddd)}"
-    ".rat-tests tr.rat-bad>td{background:var(--jp-error-color3,rgba(211,47,47,.08))}"
+    ".rat-tests tr.rat-bad>td{background:rgba(211,47,47,.12)}"
     ".rat-tests .rat-sample{margin:2px 0 6px 1em}.rat-tests .rat-sample td{font-family:var(--jp-code-font-family,monospace)}"
     ".rat-tests .rat-sample td.rat-num{text-align:right}.rat-tests .rat-sample td.rat-null{color:var(--jp-ui-font-color3,#999);font-style:italic}"
     ".rat-tests .rat-msg{white-space:pre-wrap;font-family:var(--jp-code-font-family,monospace)}"
