@@ -458,7 +458,7 @@ def test_sources_hardcoded_tables_views_products_and_extra_edges(session: Sessio
         assert g.resolve("bronze_split") == "bronze.left"
         assert g.nodes["analytics:gold.report"].kind == "external"
         assert g.nodes["landing/x/*.csv"].kind == "file" and g.nodes["silver.joined"].kind == "view"
-        assert g.nodes["bronze.stores"].kind == "source" and g.nodes["bronze.stores"].columns == {"store_id": "string", "region": "string"}
+        assert g.nodes["bronze.stores"].kind == "source" and g.nodes["bronze.stores"].columns == {"store_id": "VARCHAR", "region": "VARCHAR"}
         assert g.column_map("silver.files") == {"id": [("landing/x/*.csv", "id")], "amount": [("landing/x/*.csv", "amount")]}
         assert g.column_map("silver.joined") == {
             "id": [("silver.files", "id")],
