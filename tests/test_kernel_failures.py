@@ -162,3 +162,14 @@ def test_test_summary_text_and_html() -> None:
     assert "FAIL  silver.a  unique(id)  7 failing rows" in text and "NULL" in text
     html = summary._repr_html_()
     assert html.index("unique(id)") < html.index("not_null(c0)") and "25 passing tests" in html and "… 5 more" in html
+
+
+def test_rat_errors_from_python_cells_are_one_line_too(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    result, out = run(shell, "from ratatouille_nb import rat\nrat.sql('SELECT * FROM silver.nope')")
+    text = plain(out)
+    assert not result.success and text.startswith("RatError: ") and "silver.nope" in text and "Traceback" not in text
+    result, out = run(shell, "1 / 0")  # a bug keeps its traceback
+    assert not result.success and "ZeroDivisionError" in plain(out) and "RatError" not in plain(out)
+    monkeypatch.setenv("RAT_DEBUG", "1")
+    result, out = run(shell, "rat.sql('SELECT * FROM silver.nope')")
+    assert "Traceback" in plain(out) or "----> " in plain(out) or "Cell In[" in plain(out)

@@ -4,10 +4,14 @@ Every user error out of a `%rat` magic is raised as a `CellError`. IPython (and 
 sends it to JupyterLab as the cell's error output) asks an exception for `_render_traceback_()`
 before formatting a traceback: this one answers with the message only, labelled as a
 Ratatouille error rather than IPython's UsageError. Because it is raised (not printed), the cell
-is marked as failed and "Run All" stops there.
+is marked as failed and "Run All" stops there. `install` does the same for a RatError raised by
+Python code in a cell (`rat.sql(…)`), through IPython's custom exception handler.
 """
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 from ratatouille_nb.errors import RatError
 
@@ -63,3 +67,23 @@ def remedies_for_build_branch(build_branch: str) -> list[str]:
         f"look at it:  %rat branch checkout {build_branch}   (then %%rat sql cells read it)",
         f"drop it:     %rat branch delete {build_branch}",
     ]
+
+
+def _show_rat_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
+    """IPython's custom exception handler for RatErrors raised by Python cells (`rat.sql(…)`, the widgets' API)."""
+    if os.environ.get("RAT_DEBUG"):
+        stb: list[str] = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+    else:
+        stb = CellError.from_error(value)._render_traceback_()
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def install(shell: Any) -> bool:
+    """Show every RatError out of a cell as one red line, as the magics do (set RAT_DEBUG=1 for the traceback).
+
+    Uses IPython's `set_custom_exc`; a shell that already has a custom handler keeps it (False)."""
+    if getattr(shell, "custom_exceptions", ()) not in ((), (RatError,)):
+        return False
+    shell.set_custom_exc((RatError,), _show_rat_error)
+    return True

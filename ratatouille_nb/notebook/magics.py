@@ -320,7 +320,8 @@ def verbs() -> list[str]:
 
 
 def load(ipython: Any) -> None:
-    from ratatouille_nb.notebook.completion import install
+    from ratatouille_nb.notebook import completion, failures
 
     ipython.register_magics(RatMagics)
-    install(ipython, verbs=verbs)  # Tab in %%rat sql cells and %rat lines (notebook/completion.py)
+    completion.install(ipython, verbs=verbs)  # Tab in %%rat sql cells and %rat lines
+    failures.install(ipython)  # a RatError from Python code in a cell: one red line too
