@@ -322,6 +322,6 @@ def verbs() -> list[str]:
 def load(ipython: Any) -> None:
     from ratatouille_nb.notebook import completion, failures
 
-    ipython.register_magics(RatMagics)
     completion.install(ipython, verbs=verbs)  # Tab in %%rat sql cells and %rat lines
     failures.install(ipython)  # a RatError from Python code in a cell: one red line too
+    ipython.register_magics(RatMagics)
