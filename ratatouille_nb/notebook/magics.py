@@ -1,6 +1,7 @@
 """`%rat` / `%%rat`: thin magics over the verb layer and the kernel's one session (verbs/session.py).
 
-User errors are shown as one message (IPython's UsageError), never a traceback.
+User errors are shown as one red `RatError: …` line (notebook/failures.py), never a traceback;
+they are raised, so the cell is marked as errored and Run All stops.
 """
 
 from __future__ import annotations
@@ -11,26 +12,27 @@ import shlex
 import time
 from typing import Any
 
-from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import HTML, display
 from traitlets import Int
 
+from ratatouille_nb.catalog.models import short_hash
 from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.errormap import map_error
 from ratatouille_nb.errors import RatError
+from ratatouille_nb.notebook.failures import CellError
 from ratatouille_nb.verbs import branches, products, sql
 from ratatouille_nb.verbs import session as sessions
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise CellError(f"{self.prog}: {message}")
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         if message:
-            raise UsageError(message)
-        raise UsageError(self.format_usage())
+            raise CellError(message.strip())
+        raise CellError(self.format_usage().strip())
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,7 +82,7 @@ def _parser() -> _Parser:
 
 HELP = """%rat verbs:
   %%rat sql [-o VAR] [--branch REF] [--save layer.table] [--polars|--pandas|--arrow] [--limit N]
-  %rat branch | branch NAME | branch create NAME [--from REF] | branch merge SOURCE [--into T]
+  %rat branch | branch checkout NAME | branch create NAME [--from REF] | branch merge SOURCE [--into T]
   %rat branch diff A B | branch log | branch delete NAME
   %rat publish SOURCE NAME VERSION [--access WS:LEVEL …]
   %rat products | lineage [MODEL] | run|test|build [SELECTOR…] | workspace [NAME] | promote [--into DIR] [--skip CELL]
@@ -103,7 +105,7 @@ class RatMagics(Magics):
         try:
             args = _parser().parse_args(shlex.split(line))
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise CellError(str(exc)) from None
         if args.verb is None:
             print(HELP)
             return None
@@ -111,12 +113,12 @@ class RatMagics(Magics):
             handler = getattr(self, f"_{args.verb}")
             return handler(args, cell)
         except RatError as exc:
-            raise UsageError(str(exc)) from None
+            raise CellError.from_error(exc) from None
         except Exception as exc:  # a library error errormap.py knows is one message too; a bug keeps its traceback
             mapped = map_error(exc)
             if mapped is None:
                 raise
-            raise UsageError(str(mapped)) from None
+            raise CellError.from_error(mapped) from None
 
     # -- SQL ----------------------------------------------------------------------------------
 
@@ -130,7 +132,7 @@ class RatMagics(Magics):
 
         source = cell if cell is not None else " ".join(args.query)
         if not source.strip():
-            raise UsageError("%%rat sql needs a query (in the cell, or after `%rat sql` on the line)")
+            raise CellError("%%rat sql needs a query (in the cell, or after `%rat sql` on the line)")
         session = sessions.current()
         text = render_cell(source, self._user_ns, self._ref)
         started = time.perf_counter()
@@ -186,14 +188,14 @@ class RatMagics(Magics):
         if verb == "create":
             name = _one(rest, "%rat branch create NAME")
             ref = branches.create(session, name, from_ref=args.from_ref, checkout_=True)
-            print(f"created branch '{name}' at {ref.hash[:12]} and switched to it")
+            print(f"created branch '{name}' at {short_hash(ref.hash)} and switched to it")
         elif verb == "merge":
             source = _one(rest, "%rat branch merge SOURCE")
             result = branches.merge(session, source, into=args.into)
             print(f"merged '{source}' into '{result.target}' ({result.kind})" + (f": {', '.join(result.tables)}" if result.tables else ""))
         elif verb == "diff":
             if len(rest) != 2:
-                raise UsageError("%rat branch diff FROM TO")
+                raise CellError("usage: %rat branch diff FROM TO")
             from ratatouille_nb.notebook.widgets.branches import diff_html
 
             display(HTML(diff_html(branches.diff(session, rest[0], rest[1]))))
@@ -204,11 +206,15 @@ class RatMagics(Magics):
             name = _one(rest, "%rat branch delete NAME")
             branches.delete(session, name)
             print(f"deleted branch '{name}'")
+        elif verb in ("checkout", "switch"):
+            name = _one(rest, f"%rat branch {verb} NAME")
+            branches.checkout(session, name)
+            print(f"on branch '{name}'")
         elif len(words) == 1:
             branches.checkout(session, verb)
             print(f"on branch '{verb}'")
         else:
-            raise UsageError("usage: %rat branch [NAME | create NAME | merge SOURCE | diff A B | log | delete NAME]")
+            raise CellError("usage: %rat branch [NAME | checkout NAME | create NAME | merge SOURCE | diff A B | log | delete NAME]")
         return None
 
     def _publish(self, args: argparse.Namespace, cell: str | None) -> Any:
@@ -229,9 +235,13 @@ class RatMagics(Magics):
     def _pipeline(self, verb: str, args: argparse.Namespace) -> Any:
         # The live display is the output; the record is in `rat.last_run` (and the run history).
         from ratatouille_nb.api import rat
-        from ratatouille_nb.notebook.widgets.progress import run_with_progress
+        from ratatouille_nb.notebook.widgets.progress import PipelineFailed, run_with_progress
 
-        rat.last_run = run_with_progress(sessions.current(), verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
+        try:
+            rat.last_run = run_with_progress(sessions.current(), verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
+        except PipelineFailed as exc:  # the cell is marked as errored (Run All stops); the record is kept
+            rat.last_run = exc.result
+            raise
         return None
 
     def _run(self, args: argparse.Namespace, cell: str | None) -> Any:
@@ -282,12 +292,12 @@ class RatMagics(Magics):
         for candidate in (self._user_ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"), self._user_ns.get("__vsc_ipynb_file__")):
             if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
                 return Path(candidate)
-        raise UsageError("cannot tell which notebook is running; use `rat promote NOTEBOOK.ipynb` from a terminal")
+        raise CellError("cannot tell which notebook is running", hint="pass the notebook: `!rat promote NOTEBOOK.ipynb`")
 
 
 def _one(words: list[str], usage: str) -> str:
     if len(words) != 1:
-        raise UsageError(f"usage: {usage}")
+        raise CellError(f"usage: {usage}")
     return words[0]
 
 
@@ -313,5 +323,17 @@ def _frame_with_info(frame: Any, info: Any) -> Any:
     return out
 
 
+def verbs() -> list[str]:
+    """The `%rat` verbs (what Tab offers after `%rat `)."""
+    for action in _parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return sorted(action.choices)
+    return []
+
+
 def load(ipython: Any) -> None:
+    from ratatouille_nb.notebook import completion, failures
+
+    completion.install(ipython, verbs=verbs)  # Tab in %%rat sql cells and %rat lines
+    failures.install(ipython)  # a RatError from Python code in a cell: one red line too
     ipython.register_magics(RatMagics)
