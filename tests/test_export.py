@@ -83,7 +83,17 @@ def test_plan_picks_table_cells_and_rewrites_refs(session: Session, workspace: W
     assert "-- @materialized: table" in silver and "-- @name: silver_orders" in silver
     assert "FROM {{ ref('silver.orders') }}" in by_name["customer_totals.sql"]
     reasons = {s.index: s.reason for s in plan.skipped}
-    assert "exploratory" in reasons[3] and "rat-skip" in reasons[6] and "exploratory Python" in reasons[7]
+    # cells are numbered by their 1-based position among all cells (the markdown cell is number 2)
+    assert "exploratory" in reasons[4] and "rat-skip" in reasons[7] and "exploratory Python" in reasons[8]
+    assert not any(s.failed for s in plan.skipped)
+    assert "cell 5" in silver.splitlines()[0] and {f.cell for f in plan.files if f.path.parts[-2:] == ("silver", "orders.sql")} == {5}
+    models = {(m.cell, m.name, m.target, m.kind, m.materialized) for m in plan.models}
+    assert models == {
+        (3, "bronze_orders", "bronze.orders", "sql", "table"),
+        (5, "silver_orders", "silver.orders", "sql", "table"),
+        (6, "gold_customer_totals", "gold.customer_totals", "sql", "table"),
+        (9, "bronze_notes", "bronze", "python", "python"),
+    }
     assert not any(p.exists() for p in (f.path for f in plan.files))
 
 
@@ -142,3 +152,59 @@ def test_cli_promote_dry_run(settings: Settings, workspace: Workspace, tmp_path:
     assert out.exit_code == 0, out.output
     assert "would write  pipelines/silver/orders.sql" in out.output and "| -- @name: silver_orders" in out.output
     assert not (workspace.root / "pipelines/silver/orders.sql").exists()
+
+
+BAD_CELLS: list[tuple[str, str, list[str]]] = [
+    ("code", "%load_ext ratatouille_nb", []),
+    ("markdown", "Exploration", []),
+    ("code", "%%rat sql --save bronze.good\nSELECT 1 AS x", []),
+    ("code", "%%rat sql --save silver.bad\nSELEC x FROM bronze.good", []),
+    ("code", "%%rat sql\nCREATE TABLE gold.worse AS SELECT FROM WHERE", []),
+    ("code", "%%rat sql --save nolayer.t\nSELECT 1", []),
+    ("code", "%%rat sql --save gold.fine\nSELECT x FROM {{ ref('bronze.good') }}", []),
+]
+
+
+def make_bad_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    for kind, source, _tags in BAD_CELLS:
+        nb.cells.append(nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source))
+    nbformat.write(nb, path)
+    return path
+
+
+def test_failing_cells_are_named_and_skippable(session: Session, workspace: Workspace, tmp_path: Path) -> None:
+    nb = make_bad_notebook(tmp_path / "bad.ipynb")
+    plan = plan_promotion(nb, workspace, session=session)
+    # the plan goes on past the bad cells: the good ones are planned, the bad ones listed with their reason
+    assert sorted(m.target for m in plan.models) == ["bronze.good", "gold.fine"]
+    failed = {c.index: c.reason for c in plan.failed}
+    assert set(failed) == {4, 5, 6}, failed
+    assert "SELEC" in failed[4] and "syntax error" in failed[4].lower()
+    assert "nolayer" in failed[6] and "not a layer" in failed[6]
+    assert "\n" not in failed[4]  # one line
+    with pytest.raises(PromoteError, match=r"cell 4 fails: .*SELEC.*and 2 more") as info:
+        promote(nb, workspace, session=session)
+    assert "--skip 4 5 6" in (info.value.hint or "")
+    assert not (workspace.root / "pipelines/bronze/good.sql").exists()  # refused: nothing written
+    done = promote(nb, workspace, session=session, skip=[4, 5, 6])
+    assert done.written and not done.failed
+    reasons = {c.index: c.reason for c in done.skipped if c.index in (4, 5, 6)}
+    assert all(r.startswith("skipped on request (it fails: ") for r in reasons.values()), reasons
+    assert "SELEC" in reasons[4]
+    fine = (workspace.root / "pipelines/gold/fine.sql").read_text()
+    assert fine.startswith("-- Promoted from bad.ipynb, cell 7\n")
+
+
+def test_cli_promote_names_failing_cells_and_skips_them(settings: Settings, workspace: Workspace, tmp_path: Path) -> None:
+    from ratatouille_nb.cli.main import cli
+
+    nb = make_bad_notebook(tmp_path / "bad.ipynb")
+    base = ["--home", str(settings.home), "-w", str(workspace.root), "promote", str(nb)]
+    dry = CliRunner().invoke(cli, [*base, "--dry-run"], obj={})
+    assert dry.exit_code == 0 and "FAILS  cell 4:" in dry.output, dry.output
+    refused = CliRunner().invoke(cli, base, obj={})
+    assert refused.exit_code != 0 and "cell 4 fails" in refused.output
+    done = CliRunner().invoke(cli, [*base, "--skip", "4", "--skip", "5", "--skip", "6"], obj={})
+    assert done.exit_code == 0, done.output
+    assert (workspace.root / "pipelines/gold/fine.sql").is_file()

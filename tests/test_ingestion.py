@@ -293,7 +293,7 @@ def test_append_lands_pandas_polars_arrow_and_streams(session: Session, workspac
     expected = sorted((b * 10 + i, f"n{b}-{i}", 1.5 * i) for b in range(3) for i in range(5))
     for table in tables:
         assert sorted(session.sql(f"SELECT id, name, price FROM {table}").relation.fetchall()) == expected, table
-        assert [c[:2] for c in session.table_stats(table)["schema"]] == [("id", "long"), ("name", "string"), ("price", "double")]
+        assert [c[:2] for c in session.table_stats(table)["schema"]] == [("id", "BIGINT"), ("name", "VARCHAR"), ("price", "DOUBLE")]
 
 
 def test_append_by_column_name_and_schema_evolution(session: Session, workspace: Workspace) -> None:

@@ -328,7 +328,7 @@ def test_demo_column_lineage(demo) -> None:
         ("bronze.raw_sales", "quantity"),
         ("bronze.raw_sales", "unit_price"),
     }
-    assert g.nodes["gold.daily_sales_kpis"].columns["revenue"] == "decimal(38, 2)"  # the built table's type
+    assert g.nodes["gold.daily_sales_kpis"].columns["revenue"] == "DECIMAL(38,2)"  # the built table's type, by its DuckDB name
     text = g.to_text()
     assert "columns of bronze.raw_sales: (Python pipeline: table-level lineage only)" in text
     assert re.search(r"total_amount\s+<- bronze\.raw_sales\.quantity, bronze\.raw_sales\.unit_price", text)
@@ -458,7 +458,7 @@ def test_sources_hardcoded_tables_views_products_and_extra_edges(session: Sessio
         assert g.resolve("bronze_split") == "bronze.left"
         assert g.nodes["analytics:gold.report"].kind == "external"
         assert g.nodes["landing/x/*.csv"].kind == "file" and g.nodes["silver.joined"].kind == "view"
-        assert g.nodes["bronze.stores"].kind == "source" and g.nodes["bronze.stores"].columns == {"store_id": "string", "region": "string"}
+        assert g.nodes["bronze.stores"].kind == "source" and g.nodes["bronze.stores"].columns == {"store_id": "VARCHAR", "region": "VARCHAR"}
         assert g.column_map("silver.files") == {"id": [("landing/x/*.csv", "id")], "amount": [("landing/x/*.csv", "amount")]}
         assert g.column_map("silver.joined") == {
             "id": [("silver.files", "id")],

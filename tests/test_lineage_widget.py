@@ -84,7 +84,7 @@ def test_select_fills_details_with_columns_schema_and_last_run(chain: Session) -
     assert details["model"] == "silver_orders" and details["language"] == "sql" and details["materialized"] == "table"
     assert details["path"] == "pipelines/silver/orders.sql"
     cols = {c["name"]: c["type"] for c in details["columns"]}
-    assert list(cols) == ["order_id", "customer", "amount"] and cols["customer"] == "string"
+    assert list(cols) == ["order_id", "customer", "amount"] and cols["customer"] == "VARCHAR"  # DuckDB type names, as in results
     assert details["upstream"] == ["bronze.orders"] and details["downstream"] == ["gold.revenue"]
     run = details["last_run"]
     expected = producing_run(chain, "silver.orders")

@@ -703,7 +703,7 @@ def test_incremental_schema_evolution(session: Session, workspace: Workspace) ->
     load_bronze(session, 1)
     _evolve(workspace, "CAST(quantity AS INTEGER) AS qty, _batch")
     ok(run(session))
-    assert session.table_stats("silver.evolving")["schema"] == [("txn_id", "string", True), ("qty", "int", True), ("_batch", "int", True)]
+    assert session.table_stats("silver.evolving")["schema"] == [("txn_id", "VARCHAR", True), ("qty", "INTEGER", True), ("_batch", "INTEGER", True)]
 
     # A new column is added to the Iceberg schema; rows written before have NULL in it.
     load_bronze(session, 2)
@@ -722,7 +722,7 @@ def test_incremental_schema_evolution(session: Session, workspace: Workspace) ->
     load_bronze(session, 3)
     _evolve(workspace, "CAST(quantity AS BIGINT) * 1000000000 AS qty, _batch, payment_method")
     ok(run(session))
-    assert ("qty", "long", True) in session.table_stats("silver.evolving")["schema"]
+    assert ("qty", "BIGINT", True) in session.table_stats("silver.evolving")["schema"]
     assert scalar(session, "SELECT max(qty) FROM silver.evolving WHERE _batch = 3") >= 1_000_000_000
     assert scalar(session, "SELECT max(qty) FROM silver.evolving WHERE _batch = 1") <= 20
     assert scalar(session, "SELECT count(*) FROM silver.evolving") == con.execute(
@@ -758,7 +758,7 @@ def test_incompatible_type_change_needs_full_refresh(session: Session, workspace
     record = run(session)
     assert record.status == "failed" and "--full-refresh" in str(record.error)
     ok(run(session, full_refresh=True))
-    assert ("quantity", "string", True) in session.table_stats("silver.evolving")["schema"]
+    assert ("quantity", "VARCHAR", True) in session.table_stats("silver.evolving")["schema"]
 
 
 # -- atomicity --------------------------------------------------------------------------------

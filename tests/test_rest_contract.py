@@ -23,7 +23,7 @@ def test_checked_in_api_ts_is_what_the_models_generate() -> None:
 
 def test_generated_interfaces_carry_each_field_and_its_optionality() -> None:
     text = tsgen.generate([models.PromoteRequest, models.Product])
-    assert "  export interface IPromoteRequest {\n    path: string;\n    force?: boolean;\n    dry_run?: boolean;\n  }" in text
+    assert "  export interface IPromoteRequest {\n    path: string;\n    force?: boolean;\n    dry_run?: boolean;\n    skip?: number[];\n  }" in text
     assert "    schema: IColumn[];" in text
     assert "    description: string | null;" in text
     assert "export interface IColumn" in text and "export interface IVersion" in text

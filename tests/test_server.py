@@ -244,7 +244,7 @@ def test_promote_writes_files_then_refuses_to_overwrite_without_force(api: Api, 
     assert done["written"] and sorted(f["path"] for f in done["files"]) == [
         "pipelines/silver/store_revenue.sql", "pipelines/silver/store_revenue.yaml"
     ]
-    assert {f["status"] for f in done["files"]} == {"new"} and [s["cell"] for s in done["skipped"]] == [0, 2]
+    assert {f["status"] for f in done["files"]} == {"new"} and [s["cell"] for s in done["skipped"]] == [1, 3]
     assert target.is_file() and "-- @name: silver_store_revenue" in target.read_text()
     assert "columns: []" in target.with_suffix(".yaml").read_text()  # the notebook never ran: no columns to infer
 
@@ -372,3 +372,87 @@ def test_rest_calls_are_checked_for_the_principal(api: Api, lakehouse: Workspace
         assert "rat workspace grant acme mallory viewer" in payload["hint"]
     monkeypatch.delenv("RAT_USER")
     assert api("GET", "session")[0] == 200
+
+
+# -- GET /ratatouille/tables (server/tables.py): the sidebar's tables browser -------------------
+
+
+def test_tables_lists_layers_tables_and_duckdb_types(api: Api, lakehouse: Workspace) -> None:
+    status, body = api("GET", "tables")
+    assert status == 200, body
+    assert body["workspace"] == "acme" and len(body["commit"]) == 12
+    assert [layer["name"] for layer in body["layers"]] == ["bronze", "silver", "gold"]
+    gold = {t["table"]: t for t in body["layers"][2]["tables"]}
+    kpis = gold["gold.daily_sales_kpis"]
+    assert kpis["rows"] == 30 and kpis["kind"] == "table" and len(kpis["commit"]) == 12
+    assert [(c["name"], c["type"]) for c in kpis["columns"]] == [("day", "DATE"), ("store_id", "VARCHAR"), ("revenue", "DECIMAL(22,1)")]
+    assert kpis["freshness"]["basis"] == "age" and kpis["freshness"]["text"].endswith("old")
+    assert kpis["query"].startswith("%%rat sql\nSELECT *\nFROM gold.daily_sales_kpis")
+    assert kpis["lineage"] == "%rat lineage gold.daily_sales_kpis"
+
+
+def test_tables_on_another_branch_and_bad_branches(api: Api, lakehouse: Workspace, settings: Settings) -> None:
+    with Session(settings, lakehouse) as s:
+        s.store.create_reference("dev", "branch", s.branch)
+        s.sql("DROP TABLE silver.customers", ref="dev")
+    status, body = api("GET", "tables", params={"branch": "dev"})
+    assert status == 200 and body["ref"] == "dev"
+    assert [t["table"] for layer in body["layers"] for t in layer["tables"]] == ["gold.daily_sales_kpis"]
+    status, body = api("GET", "tables", params={"branch": "no-such-branch"})
+    assert status == 404, body
+    status, body = api("GET", "tables", params={"branch": "bad name;"})
+    assert status == 400 and "invalid branch" in body["message"]
+
+
+def test_tables_follow_the_notebook_without_rat_workspace(
+    api: Api, settings: Settings, jp_root_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAT_HOME", str(settings.home))
+    monkeypatch.delenv("RAT_WORKSPACE", raising=False)
+    ws = init_workspace(jp_root_dir / "myws", settings, name="myws")
+    with Session(settings, ws) as s:
+        s.sql("CREATE TABLE bronze.events AS SELECT 1 AS id")
+    write_notebook(jp_root_dir / "myws" / "notebooks" / "explore.ipynb", [])
+    status, body = api("GET", "tables", params={"path": "myws/notebooks/explore.ipynb"})
+    assert status == 200, body
+    assert body["workspace"] == "myws" and body["layers"][0]["tables"][0]["table"] == "bronze.events"
+    status, body = api("GET", "tables", params={"path": "../outside.ipynb"})
+    assert status == 400 and ".." in body["message"]
+
+
+def test_promote_preview_lists_models_and_failing_cells_then_skips_them(api: Api, lakehouse: Workspace, jp_root_dir: Path) -> None:
+    write_notebook(
+        jp_root_dir / "work" / "bad.ipynb",
+        [
+            "%load_ext ratatouille_nb",
+            "%%rat sql --save silver.good\nSELECT 1 AS x",
+            "%%rat sql --save gold.bad\nSELEC x FROM silver.good",
+        ],
+    )
+    status, preview = api("POST", "promote", body={"path": "work/bad.ipynb", "dry_run": True})
+    assert status == 200, preview
+    assert [(m["cell"], m["name"], m["materialized"]) for m in preview["models"]] == [(2, "silver_good", "table")]
+    # the workspace is outside this server's root: Lab could not open the files, so no lab_path
+    assert [f["lab_path"] for f in preview["files"]] == [None, None]
+    bad = [s for s in preview["skipped"] if s["failed"]]
+    assert [s["cell"] for s in bad] == [3] and "SELEC" in bad[0]["reason"]
+    status, refused = api("POST", "promote", body={"path": "work/bad.ipynb"})
+    assert status == 400 and refused["message"].startswith("cell 3 fails:") and refused["failed"] == [3]
+    assert not (lakehouse.root / "pipelines" / "silver" / "good.sql").exists()
+    status, done = api("POST", "promote", body={"path": "work/bad.ipynb", "skip": [3]})
+    assert status == 200 and done["written"], done
+    (three,) = [s for s in done["skipped"] if s["cell"] == 3]
+    assert three["reason"].startswith("skipped on request (it fails: Parser Error") and not three["failed"]
+    assert (lakehouse.root / "pipelines" / "silver" / "good.sql").read_text().startswith("-- Promoted from bad.ipynb, cell 2")
+    for body in ({"path": "work/bad.ipynb", "skip": "3"}, {"path": "work/bad.ipynb", "skip": [0]}, {"path": "work/bad.ipynb", "skip": [True]}):
+        assert api("POST", "promote", body=body)[0] == 400
+
+
+def test_promoted_files_have_lab_paths_when_lab_can_reach_them(
+    api: Api, lakehouse: Workspace, jp_root_dir: Path
+) -> None:
+    write_notebook(jp_root_dir / "work" / "good.ipynb", ["%%rat sql --save silver.good\nSELECT 1 AS x"])
+    (jp_root_dir / "lakehouse").symlink_to(lakehouse.root, target_is_directory=True)
+    status, done = api("POST", "promote", body={"path": "work/good.ipynb"})
+    assert status == 200, done
+    assert sorted(f["lab_path"] for f in done["files"]) == ["lakehouse/pipelines/silver/good.sql", "lakehouse/pipelines/silver/good.yaml"]

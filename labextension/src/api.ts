@@ -112,14 +112,15 @@ export namespace API {
     products: IProduct[];
   }
 
-  /** The body of POST /ratatouille/promote (validated by service.validate_promote_body). */
+  /** The body of POST /ratatouille/promote (validated by server/promote.py's validate_body). */
   export interface IPromoteRequest {
     path: string;
     force?: boolean;
     dry_run?: boolean;
+    skip?: number[];
   }
 
-  /** POST /ratatouille/promote: what was written (or, in a dry run, would be). */
+  /** POST /ratatouille/promote: the preview (`dry_run`) or what was written (server/promote.py). Cell numbers are 1-based positions among all the notebook's cells. */
   export interface IPromoteResult {
     notebook: string;
     workspace: string;
@@ -127,16 +128,28 @@ export namespace API {
     written: boolean;
     dry_run: boolean;
     files: IPromotedFile[];
+    models: IPromotedModel[];
     skipped: ISkippedCell[];
     warnings: string[];
   }
 
-  /** One pipeline file a promotion writes (or would write); `content` only in a dry run. */
+  /** One pipeline file a promotion writes (or would write); `content` only in a preview (dry run). `lab_path` is where Lab finds the file (relative to the server root), None when it cannot. */
   export interface IPromotedFile {
     path: string;
+    lab_path: string | null;
     status: 'new' | 'unchanged' | 'overwrite' | 'conflict';
     cell: number;
     content?: string | null;
+  }
+
+  /** What one cell becomes: a SQL model and its materialization, or a Python ingestion (`target`: its layer). */
+  export interface IPromotedModel {
+    cell: number;
+    name: string;
+    target: string;
+    kind: 'sql' | 'python';
+    materialized: string;
+    files: string[];
   }
 
   /** POST branch/prune: the build branches deleted (or that would be, with dry_run). */
@@ -168,10 +181,11 @@ export namespace API {
     profile: string;
   }
 
-  /** A notebook cell promotion left out, and why. */
+  /** A notebook cell promotion left out, and why; `failed` when it is left out because it is broken. */
   export interface ISkippedCell {
     cell: number;
     reason: string;
+    failed: boolean;
   }
 
   /** One table of a branch diff: net rows added, deleted and updated, schema changes, samples. */
@@ -186,6 +200,58 @@ export namespace API {
     method: 'summary' | 'key' | 'rows' | 'files';
     schema_changes: IColumnChangeLine[];
     sample: ({ [key: string]: unknown })[];
+  }
+
+  /** One column of a table, typed by DuckDB's name for it. */
+  export interface ITableColumn {
+    name: string;
+    type: string;
+    nullable: boolean;
+  }
+
+  /** The age of a table's data against the model's `freshness:` or the product's SLA (`basis`). */
+  export interface ITableFreshness {
+    status: 'fresh' | 'warn' | 'stale' | 'unknown';
+    basis: 'model' | 'product' | 'age';
+    age_hours: number | null;
+    warn_after_hours: number | null;
+    error_after_hours: number | null;
+    column: string | null;
+    text: string;
+  }
+
+  /** One table (or view) of a layer: rows, columns, the commit that last changed it, its model, freshness. */
+  export interface ITableItem {
+    table: string;
+    layer: string;
+    name: string;
+    kind: 'table' | 'view' | 'broken';
+    rows: number | null;
+    columns: ITableColumn[];
+    snapshot_at: number | null;
+    commit: string | null;
+    model: string | null;
+    model_path: string | null;
+    freshness: ITableFreshness;
+    error: string | null;
+    hint: string | null;
+    query: string;
+    lineage: string;
+  }
+
+  /** A layer of the workspace and its tables. */
+  export interface ITableLayer {
+    name: string;
+    tables: ITableItem[];
+  }
+
+  /** GET /ratatouille/tables?path=&branch=: the workspace's layers and tables on a ref (server/tables.py). */
+  export interface ITablesResponse {
+    workspace: string;
+    workspace_root: string;
+    ref: string;
+    commit: string;
+    layers: ITableLayer[];
   }
 
   /** One released version of a product. */

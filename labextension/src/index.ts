@@ -19,10 +19,12 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { productsIcon, promoteIcon } from './icons';
 import { ProductsPanel } from './products';
 import { promoteNotebook } from './promote';
+import { sqlCellPlugin } from './sqlcell';
+import { TablesPanel, insertCells } from './tables';
 import { API, describeError, requestAPI } from './request';
-import { WorkspaceStatus, branchesBody } from './status';
+import { WorkspaceStatus, branchesBody, kernelBranch } from './status';
 import { IBranchTarget, openBranchMenu, paletteActions } from './branchmenu';
-import { KernelLinks } from './kernellink';
+import { kernelLinks } from './kernellink';
 import { getActiveNotebook, setActiveNotebook } from './request';
 
 const CATEGORY = 'Ratatouille';
@@ -40,6 +42,8 @@ export namespace CommandIDs {
   export const deleteBranch = 'ratatouille:delete-branch';
   export const pruneBuilds = 'ratatouille:prune-build-branches';
   export const switchWorkspace = 'ratatouille:switch-workspace';
+  export const openTables = 'ratatouille:open-tables';
+  export const refreshTables = 'ratatouille:refresh-tables';
 }
 
 const LOAD_EXT = '%load_ext ratatouille_nb';
@@ -184,7 +188,9 @@ const promotePlugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         const panel = tracker.currentWidget;
         if (panel) {
-          await promoteNotebook(panel);
+          await promoteNotebook(panel, path =>
+            app.commands.execute('docmanager:open', { path })
+          );
         }
       }
     });
@@ -214,7 +220,7 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     });
     // The active notebook (its path, its kernel's workspace and branch) goes with every request,
     // so the status bar, the sidebar and Promote follow it; kernellink.ts hears the kernel.
-    const links = new KernelLinks();
+    const links = kernelLinks;
     let lastActive = '';
     const updateActive = () => {
       const link = item.link;
@@ -228,8 +234,10 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       if (key !== lastActive) {
         lastActive = key;
         void item.refresh();
-        if (app.commands.hasCommand(CommandIDs.refreshProducts)) {
-          void app.commands.execute(CommandIDs.refreshProducts);
+        for (const command of [CommandIDs.refreshProducts, CommandIDs.refreshTables]) {
+          if (app.commands.hasCommand(command)) {
+            void app.commands.execute(command);
+          }
         }
       }
     };
@@ -325,4 +333,77 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [productsPlugin, promotePlugin, statusPlugin];
+const tablesPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'ratatouille-nb:tables',
+  description:
+    'The "Tables" sidebar: the layers and tables of the active notebook\'s workspace.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    // The kernel's branch, remembered per notebook: a busy kernel cannot say, its last answer stands.
+    const kernelBranches = new Map<string, string>();
+    const panel = new TablesPanel({
+      notebookPath: () => tracker.currentWidget?.context.path ?? null,
+      insert: (sources, what) => insertCells(app, tracker, sources, what),
+      branch: async () => {
+        const notebook = tracker.currentWidget;
+        if (!notebook) {
+          return null;
+        }
+        // the kernel link's state (kernellink.ts) is exact and needs no idle kernel
+        const linked = kernelLinks.get(notebook).state?.branch;
+        if (linked) {
+          kernelBranches.set(notebook.id, linked);
+          return linked;
+        }
+        const found = await kernelBranch(notebook.sessionContext).catch(() => null);
+        if (found) {
+          kernelBranches.set(notebook.id, found.branch);
+        }
+        return kernelBranches.get(notebook.id) ?? null;
+      }
+    });
+    app.shell.add(panel, 'left', { rank: 651 });
+    if (restorer) {
+      restorer.add(panel, 'ratatouille-tables');
+    }
+    tracker.currentChanged.connect(() => {
+      if (panel.isVisible) {
+        void panel.refresh();
+      }
+    });
+    // A %rat / %%rat cell may have written a table or switched the branch: list again.
+    NotebookActions.executed.connect((_, { cell }) => {
+      if (panel.isVisible && cell.model.sharedModel.getSource().trimStart().startsWith('%')) {
+        // once the kernel is idle again, so that it can tell its branch
+        setTimeout(() => void panel.refresh(), 500);
+      }
+    });
+    app.commands.addCommand(CommandIDs.refreshTables, {
+      label: 'Refresh Workspace Tables',
+      execute: () => (panel.isVisible ? panel.refresh() : undefined)
+    });
+    app.commands.addCommand(CommandIDs.openTables, {
+      label: 'Show Workspace Tables',
+      caption: 'Open the Tables sidebar (layers, tables, columns, freshness)',
+      execute: () => app.shell.activateById(panel.id)
+    });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.openTables, category: CATEGORY });
+    }
+  }
+};
+
+export default [
+  productsPlugin,
+  promotePlugin,
+  statusPlugin,
+  sqlCellPlugin,
+  tablesPlugin
+];

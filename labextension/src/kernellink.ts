@@ -298,3 +298,6 @@ export class KernelLinks {
 
   private _links = new Map<NotebookPanel, KernelLink>();
 }
+
+/** The links of this page's notebooks (the status bar, the menu and the Tables sidebar share them). */
+export const kernelLinks = new KernelLinks();

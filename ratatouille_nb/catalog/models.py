@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 RefKind = Literal["branch", "tag"]
 TableOp = Literal["create", "append", "overwrite", "delete", "replace", "drop", "schema", "merge", "optimize"]
 
+#: How many hex digits of a commit hash every front end shows (CLI, magics, widgets, the JupyterLab extension).
+SHORT_HASH_LENGTH = 12
+
+
+def short_hash(hash_: str | None) -> str:
+    """A commit hash as shown to people: its first SHORT_HASH_LENGTH characters ('' for None)."""
+    return (hash_ or "")[:SHORT_HASH_LENGTH]
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -49,7 +57,7 @@ class Commit(_Frozen):
 
     @property
     def short(self) -> str:
-        return self.hash[:12]
+        return short_hash(self.hash)
 
     @property
     def when(self) -> datetime:

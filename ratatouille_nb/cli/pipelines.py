@@ -250,20 +250,22 @@ def register(cli: click.Group, session_factory: Callable[..., Any], settings_fac
     @click.option("--into", type=click.Path(file_okay=False, path_type=Path), help="Pipelines folder (default: the workspace's pipelines/).")
     @click.option("--force", is_flag=True, help="Overwrite existing files that differ.")
     @click.option("--dry-run", is_flag=True, help="Show the files without writing them.")
+    @click.option("--skip", "skip", type=int, multiple=True, metavar="CELL", help="Leave out this cell (its 1-based number); repeatable.")
     @click.pass_context
-    def promote_cmd(ctx: click.Context, notebook: Path, into: Path | None, force: bool, dry_run: bool) -> None:
+    def promote_cmd(ctx: click.Context, notebook: Path, into: Path | None, force: bool, dry_run: bool, skip: tuple[int, ...]) -> None:
         """Export a notebook's %%rat sql and ingestion cells into pipeline files."""
         from ratatouille_nb.verbs import promote
 
         with session_factory(ctx) as s:
-            result = promote.promote(s, notebook, into=into, force=force, dry_run=dry_run)
+            result = promote.promote(s, notebook, into=into, force=force, dry_run=dry_run, skip=skip)
             for f in result.files:
                 rel = f.path.relative_to(s.workspace.root)
                 click.echo(f"{'would write' if dry_run else f.status:>11}  {rel}  (cell {f.cell})")
                 if dry_run:
                     click.echo(textwrap.indent(f.content.rstrip(), "      | "))
-            for skip in result.skipped:
-                click.echo(f"    skipped  cell {skip.index}: {skip.reason}")
+            for skipped in result.skipped:
+                label = "FAILS" if skipped.failed else "skipped"
+                click.echo(f"{label:>11}  cell {skipped.index}: {skipped.reason}")
             for warning in result.warnings:
                 click.echo(f"warning: {warning}", err=True)
             if not result.files:

@@ -453,6 +453,7 @@ class Session:
     def table_stats(self, key: str, ref: str | None = None) -> dict[str, Any]:
         """Schema, live rows, data and delete files, snapshots of one table, from Iceberg metadata only."""
         from ratatouille_nb.catalog.tables import read_metadata
+        from ratatouille_nb.catalog.typenames import duck_type_of
 
         entry = self.contents(ref).get(key)
         if entry is None:
@@ -485,7 +486,8 @@ class Session:
             "size_bytes": int(summary.get("total-files-size", 0)),
             "snapshot_id": snap.snapshot_id if snap else None,
             "snapshots": len(meta.snapshots),
-            "schema": [(f.name, str(f.field_type), not f.required) for f in meta.schema().fields],
+            # DuckDB's type names (catalog/typenames.py), as for views and in every result
+            "schema": [(f.name, duck_type_of(f.field_type), not f.required) for f in meta.schema().fields],
             "partition_by": [f.name for f in meta.spec().fields],
             "metadata_location": entry.metadata_location,
             "location": meta.location,

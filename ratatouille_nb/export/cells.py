@@ -1,4 +1,10 @@
-"""Reading notebook cells: which ones define tables (`%%rat sql` that create or save) or ingest (Python)."""
+"""Reading notebook cells: which ones define tables (`%%rat sql` that create or save) or ingest (Python).
+
+Cells are named by their number: the 1-based position among all the notebook's cells (markdown
+included), as the Promote dialog, the generated files' header comments and every error show it.
+A cell that cannot be read (SQL that does not parse, a bad target) is skipped with `failed` set
+and DuckDB's reason, so one bad cell names itself instead of stopping the promotion.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from ratatouille_nb.engine.statements import classify, split_statements
+from ratatouille_nb.errors import RatError
 
 TAG_SKIP = {"rat-skip", "rat-exclude"}
 TAG_INCLUDE = {"rat-export", "rat-include"}
@@ -20,7 +27,7 @@ JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 @dataclass
 class CellModel:
-    """A table a notebook cell defines."""
+    """A table a notebook cell defines (`index`: the cell's 1-based number in the notebook)."""
 
     index: int
     target: str
@@ -41,8 +48,32 @@ class CellIngest:
 
 @dataclass
 class CellSkip:
+    """A cell left out of the pipeline, and why; `failed` when it is left out because it is broken."""
+
     index: int
     reason: str
+    failed: bool = False
+
+
+def cell_number(position: int) -> int:
+    """The number a person sees for the cell at 0-based `position`: its 1-based position."""
+    return position + 1
+
+
+def _parse_error(sql: str) -> str | None:
+    """DuckDB's one-line complaint about `sql` (Jinja expressions masked), or None when it parses.
+
+    SQL with Jinja blocks (`{% if %}`) is not checked: masking a block cannot keep it valid SQL.
+    """
+    import duckdb
+
+    if "{%" in sql or not sql.strip():
+        return None
+    try:
+        duckdb.extract_statements(JINJA_RE.sub("__rat_template__", sql))
+    except duckdb.Error as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
 
 
 def _magic_args(first_line: str) -> dict[str, str | bool]:
@@ -90,11 +121,23 @@ def read_cell(index: int, source: str, tags: set[str]) -> CellModel | CellIngest
             return CellSkip(index, "reads another branch (--branch)")
         save = options.get("save")
         if isinstance(save, str):
+            problem = _parse_error(sql)
+            if problem:
+                return CellSkip(index, problem, failed=True)
             return CellModel(index, save.lower(), sql.rstrip().rstrip(";"), header)
         templated = bool(JINJA_RE.search(sql))
-        statements = split_statements(JINJA_RE.sub("__rat_template__", sql)) if sql else []
+        try:
+            statements = split_statements(JINJA_RE.sub("__rat_template__", sql)) if sql else []
+        except RatError as exc:
+            return CellSkip(index, str(exc.args[0] if exc.args else exc), failed=True)
         if len(statements) == 1:
-            stmt = classify(statements[0])
+            try:
+                stmt = classify(statements[0])
+            except RatError as exc:
+                return CellSkip(index, str(exc.args[0] if exc.args else exc), failed=True)
+            problem = _parse_error(sql) if stmt.kind == "create" else None
+            if problem:
+                return CellSkip(index, problem, failed=True)
             if stmt.kind == "create" and stmt.select_sql and stmt.target:
                 return CellModel(index, stmt.target, _select_text(sql.strip() if templated else statements[0]), header)
             if stmt.kind in ("insert", "delete", "update", "drop"):

@@ -7,18 +7,25 @@ Every target is checked before anything is planned: a table is `layer.table` (lo
 identifiers, engine/statements.py) in one of the workspace's layers, an ingestion cell's layer is
 one of them too, and every file lands under the pipelines folder (or `--into`) — whatever a cell,
 its `--save` or its `-- @layer:` header says, and whoever calls (CLI, REST, magics).
+
+Planning never stops at a bad cell: a cell whose SQL does not parse or whose target is refused is
+listed among the skipped cells with `failed` and the reason. Writing refuses while a failed cell
+is not explicitly skipped (`skip=[number]`), so nothing is silently left out. Cells are numbered
+by their 1-based position in the notebook (export/cells.py), the same in the plan, the files'
+header comments and the errors.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ratatouille_nb.errors import RatError
-from ratatouille_nb.export.cells import CellIngest, CellModel, CellSkip, read_cell
+from ratatouille_nb.export.cells import CellIngest, CellModel, CellSkip, cell_number, read_cell
 
 if TYPE_CHECKING:
     from ratatouille_nb.engine.session import Session
@@ -40,9 +47,22 @@ class PlannedFile:
     cell: int
 
 
+@dataclass(frozen=True)
+class PlannedModel:
+    """What one cell becomes: a SQL model (`layer.table`, its materialization) or a Python ingestion."""
+
+    cell: int
+    name: str
+    target: str
+    kind: Literal["sql", "python"]
+    materialized: str
+    files: tuple[Path, ...] = ()
+
+
 @dataclass
 class PromoteResult:
     files: list[PlannedFile] = field(default_factory=list)
+    models: list[PlannedModel] = field(default_factory=list)
     skipped: list[CellSkip] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     written: bool = False
@@ -50,6 +70,11 @@ class PromoteResult:
     @property
     def conflicts(self) -> list[PlannedFile]:
         return [f for f in self.files if f.status == "conflict"]
+
+    @property
+    def failed(self) -> list[CellSkip]:
+        """Cells left out because they are broken (and not skipped on request)."""
+        return [c for c in self.skipped if c.failed]
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -152,8 +177,15 @@ def _py_file(cell: CellIngest, notebook: Path) -> str:
     )
 
 
-def plan_promotion(notebook: Path, workspace: Workspace, *, into: Path | None = None, session: Session | None = None) -> PromoteResult:
-    """What promoting `notebook` would write (no file is touched)."""
+def plan_promotion(
+    notebook: Path,
+    workspace: Workspace,
+    *,
+    into: Path | None = None,
+    session: Session | None = None,
+    skip: Iterable[int] = (),
+) -> PromoteResult:
+    """What promoting `notebook` would write (no file is touched); cells numbered in `skip` are left out."""
     import nbformat
 
     notebook = Path(notebook)
@@ -168,17 +200,27 @@ def plan_promotion(notebook: Path, workspace: Workspace, *, into: Path | None = 
         raise PromoteError(f"{notebook}: cannot read notebook: {exc}") from None
     result = PromoteResult()
     found: list[CellModel | CellIngest] = []
-    for index, cell in enumerate(nb.cells):
+    asked = set(skip)
+    for position, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        number = cell_number(position)
         try:
-            read = read_cell(index, cell.source, set(cell.get("metadata", {}).get("tags", [])))
+            read = read_cell(number, cell.source, set(cell.get("metadata", {}).get("tags", [])))
+            if not isinstance(read, CellSkip):
+                _check_target(read, workspace)
         except RatError as exc:
-            raise PromoteError(f"cell {index}: {exc}") from None
+            message = str(exc.args[0] if exc.args else exc).removeprefix(f"cell {number}: ")
+            read = CellSkip(number, message, failed=True)
+        if number in asked:
+            why = "skipped on request"
+            if isinstance(read, CellSkip) and read.failed:
+                why += f" (it fails: {read.reason})"
+            result.skipped.append(CellSkip(number, why))
+            continue
         if isinstance(read, CellSkip):
             result.skipped.append(read)
         else:
-            _check_target(read, workspace)
             found.append(read)
     known = {c.target for c in found if isinstance(c, CellModel)}
     if session is not None:
@@ -193,13 +235,29 @@ def plan_promotion(notebook: Path, workspace: Workspace, *, into: Path | None = 
     for item in found:
         if isinstance(item, CellModel):
             if seen[item.target] != item.index:
+                result.skipped.append(CellSkip(item.index, f"{item.target} is built by a later cell ({seen[item.target]})"))
                 continue
             layer, table = item.target.split(".", 1)
             base = target_dir / layer / table
             planned[base.with_suffix(".sql")] = (_sql_file(item, notebook, known, result.warnings), item.index)
             planned[base.with_suffix(".yaml")] = (_yaml_for(item.target, session, item.header), item.index)
+            result.models.append(
+                PlannedModel(
+                    cell=item.index,
+                    name=item.header.get("name") or f"{layer}_{table}",
+                    target=item.target,
+                    kind="sql",
+                    materialized=item.header.get("materialized") or "table",
+                    files=(base.with_suffix(".sql"), base.with_suffix(".yaml")),
+                )
+            )
         else:
-            planned[target_dir / item.layer / (_identifier(item.name) + ".py")] = (_py_file(item, notebook), item.index)
+            path = target_dir / item.layer / (_identifier(item.name) + ".py")
+            planned[path] = (_py_file(item, notebook), item.index)
+            result.models.append(
+                PlannedModel(cell=item.index, name=item.name, target=item.layer, kind="python", materialized="python", files=(path,))
+            )
+    result.skipped.sort(key=lambda c: c.index)
     for path, (content, index) in sorted(planned.items()):
         if not _inside(path, target_dir) or path.resolve().parent == target_dir:
             raise PromoteError(f"cell {index}: {path} would be outside the pipeline folders under {target_dir}")
@@ -221,11 +279,21 @@ def promote(
     force: bool = False,
     dry_run: bool = False,
     session: Session | None = None,
+    skip: Iterable[int] = (),
 ) -> PromoteResult:
-    """Write the planned files; refuses (writing nothing) if any would overwrite a different file without `force`."""
-    result = plan_promotion(notebook, workspace, into=into, session=session)
+    """Write the planned files; refuses (writing nothing) if any would overwrite a different file without
+    `force`, or while a broken cell is not in `skip`."""
+    result = plan_promotion(notebook, workspace, into=into, session=session, skip=skip)
     if dry_run:
         return result
+    if result.failed:
+        first = result.failed[0]
+        numbers = " ".join(str(c.index) for c in result.failed)
+        more = f" (and {len(result.failed) - 1} more failing cell(s))" if len(result.failed) > 1 else ""
+        raise PromoteError(
+            f"cell {first.index} fails: {first.reason}{more}",
+            hint=f"fix the cell, or promote without it: `--skip {numbers}` (the Promote dialog offers to skip it)",
+        )
     if result.conflicts and not force:
         names = ", ".join(str(f.path.relative_to(workspace.root)) for f in result.conflicts)
         raise PromoteError(f"would overwrite {len(result.conflicts)} existing file(s): {names}", hint="review them, then use --force")

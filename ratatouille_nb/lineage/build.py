@@ -314,7 +314,9 @@ def _physical_schema(session: Session, entry: TableEntry) -> dict[str, str]:
         meta = read_metadata(session.warehouse.file_io(), entry.metadata_location)
     except Exception:  # noqa: BLE001 - a missing/unreadable metadata file must not break lineage
         return {}
-    return {f.name: str(f.field_type) for f in meta.schema().fields}
+    from ratatouille_nb.catalog.typenames import duck_type_of
+
+    return {f.name: duck_type_of(f.field_type) for f in meta.schema().fields}  # DuckDB's names, as in results
 
 
 def _edge_tuple(edge: EdgeLike) -> tuple[str, str, str]:

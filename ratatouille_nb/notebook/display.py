@@ -1,4 +1,10 @@
-"""Rich and plain renderings of a `%%rat sql` result: rows, count, columns with types, time, branch, memory."""
+"""Rich and plain renderings of a `%%rat sql` result: rows, count, columns with types, time, branch, memory.
+
+The HTML is a scrollable grid with a sticky header: numbers right-aligned, rounded and separated
+(the full value in each cell's `title`), NULL in its own style (class `rat-null`), text
+left-aligned, long values cut short with a `<details>` expander. The text/plain repr shows the
+same values (notebook/formatting.py formats both).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,29 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from ratatouille_nb.catalog.models import short_hash
+from ratatouille_nb.notebook.formatting import Cell, format_rows, is_numeric_type, plural
+
 _STYLE = (
-    "<style>.rat-result{font-family:var(--jp-ui-font-family,sans-serif);font-size:12px}"
+    "<style>.rat-result{font-family:var(--jp-ui-font-family,sans-serif);font-size:12px;max-width:100%}"
     ".rat-result .rat-meta{color:var(--jp-ui-font-color2,#666);margin:2px 0 6px}"
     ".rat-result .rat-badge{display:inline-block;padding:0 6px;margin-right:6px;border-radius:8px;"
     "background:var(--jp-layout-color2,#eee);color:var(--jp-ui-font-color1,#222)}"
-    ".rat-result table{border-collapse:collapse}.rat-result th,.rat-result td{padding:2px 8px;"
-    "border-bottom:1px solid var(--jp-border-color2,#ddd);text-align:right;white-space:nowrap}"
-    ".rat-result th{text-align:left}.rat-result th small{color:var(--jp-ui-font-color2,#888);font-weight:normal}"
+    ".rat-result .rat-grid{max-height:24em;max-width:100%;overflow:auto;border:1px solid var(--jp-border-color2,#ddd)}"
+    ".rat-result table{border-collapse:separate;border-spacing:0;margin:0}"
+    ".rat-result th,.rat-result td{padding:2px 8px;border-bottom:1px solid var(--jp-border-color2,#ddd);"
+    "white-space:nowrap;vertical-align:top}"
+    ".rat-result thead th{position:sticky;top:0;z-index:1;background:var(--jp-layout-color1,#fff);text-align:left;"
+    "border-bottom:1px solid var(--jp-border-color1,#bbb)}"
+    ".rat-result table thead th.rat-text{text-align:left}.rat-result table thead th.rat-num{text-align:right}"
+    ".rat-result th small{color:var(--jp-ui-font-color2,#888);font-weight:normal}"
+    ".rat-result td.rat-num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".rat-result td.rat-text,.rat-result td.rat-time,.rat-result td.rat-bool{text-align:left}"
+    ".rat-result td.rat-null{text-align:left;color:var(--jp-ui-font-color3,#999);font-style:italic}"
+    ".rat-result details{display:inline}.rat-result details summary{cursor:pointer}"
+    ".rat-result details[open]{display:block;white-space:pre-wrap;max-width:80ch;min-width:30ch}"
+    ".rat-result details[open] summary{color:var(--jp-ui-font-color2,#888)}"
+    ".rat-result .rat-more{color:var(--jp-ui-font-color2,#666);margin:4px 0 0}"
     ".rat-error{font-family:var(--jp-code-font-family,monospace);white-space:pre-wrap;color:var(--jp-error-color1,#b00);"
     "border-left:3px solid var(--jp-error-color1,#b00);padding:4px 8px}</style>"
 )
@@ -34,44 +55,81 @@ class ResultInfo:
     writes: list[Any] = field(default_factory=list)
     commit: str | None = None
 
+    @property
+    def shown(self) -> int:
+        return min(len(self.rows), self.shown_limit)
+
     def meta(self) -> str:
-        count = f"{self.total_rows:,} rows" if self.total_rows is not None else "rows"
+        """Rows, columns, time and memory (the branch is the badge in HTML, the last line in text)."""
+        count = plural(self.total_rows, "row") if self.total_rows is not None else "rows"
         if self.truncated_at is not None:
             count += f" (fetched the first {self.truncated_at:,}; pass --limit to change)"
-        return f"{count} · {len(self.columns)} columns · {self.elapsed * 1000:.0f} ms · branch {self.branch} · peak {self.peak_mb:.0f} MB"
+        return f"{count} · {plural(len(self.columns), 'column')} · {self.elapsed * 1000:.0f} ms · peak {self.peak_mb:.0f} MB"
+
+    def more_note(self) -> str:
+        """'showing 10 of 60 rows' when the table shows fewer rows than the result has; else ''."""
+        total = self.total_rows if self.total_rows is not None else len(self.rows)
+        if total <= self.shown:
+            return ""
+        return (f"showing {self.shown:,} of {plural(total, 'row')} · the full result is the cell's DataFrame "
+                "(or -o VAR); %config RatMagics.displaylimit = N shows more")
+
+    def cells(self) -> list[list[Cell]]:
+        return format_rows(self.columns, self.rows[: self.shown_limit])
 
     def to_html(self) -> str:
+        badge = f"<span class='rat-badge' title='branch'>{html.escape(self.branch)}</span>"
         if self.writes:
             items = "".join(
-                f"<li><b>{html.escape(w.table)}</b>: {html.escape(w.operation)} ({w.rows:,} rows)</li>" for w in self.writes
+                f"<li><b>{html.escape(w.table)}</b>: {html.escape(w.operation)} ({plural(w.rows, 'row')})</li>" for w in self.writes
             )
-            commit = f" · commit <code>{html.escape(self.commit[:12])}</code>" if self.commit else ""
-            meta = f"branch {html.escape(self.branch)}{commit} · {self.elapsed * 1000:.0f} ms"
+            commit = f" · commit <code>{html.escape(short_hash(self.commit))}</code>" if self.commit else ""
+            meta = f"{badge}{self.elapsed * 1000:.0f} ms{commit}"
             return f"{_STYLE}<div class='rat-result'><ul>{items}</ul><div class='rat-meta'>{meta}</div></div>"
-        head = "".join(f"<th>{html.escape(n)}<br><small>{html.escape(t)}</small></th>" for n, t in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{'NULL' if v is None else html.escape(str(v))}</td>" for v in row) + "</tr>"
-            for row in self.rows[: self.shown_limit]
+        numeric = [is_numeric_type(t) for _, t in self.columns]
+        head = "".join(
+            f"<th class='{'rat-num' if num else 'rat-text'}'>{html.escape(n)}<br><small>{html.escape(t)}</small></th>"
+            for (n, t), num in zip(self.columns, numeric, strict=False)
         )
-        more = ""
-        if self.total_rows is not None and self.total_rows > self.shown_limit:
-            more = f"<div class='rat-meta'>… {self.total_rows - self.shown_limit:,} more rows</div>"
+        body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in self.cells())
+        note = self.more_note()
+        more = f"<div class='rat-more'>{html.escape(note)}</div>" if note else ""
         return (
-            f"{_STYLE}<div class='rat-result'><div class='rat-meta'><span class='rat-badge'>{html.escape(self.branch)}</span>"
-            f"{html.escape(self.meta())}</div><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}</div>"
+            f"{_STYLE}<div class='rat-result'><div class='rat-meta'>{badge}{html.escape(self.meta())}</div>"
+            f"<div class='rat-grid'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}</div>"
         )
 
     def to_text(self) -> str:
         if self.writes:
-            lines = [f"{w.table}: {w.operation} ({w.rows:,} rows)" for w in self.writes]
-            return "\n".join([*lines, f"branch {self.branch}" + (f", commit {self.commit[:12]}" if self.commit else "")])
-        from io import StringIO
+            lines = [f"{w.table}: {w.operation} ({plural(w.rows, 'row')})" for w in self.writes]
+            return "\n".join([*lines, f"branch {self.branch}" + (f", commit {short_hash(self.commit)}" if self.commit else "")])
+        numeric = [is_numeric_type(t) for _, t in self.columns]
+        table = text_table([n for n, _ in self.columns], [[c.text for c in row] for row in self.cells()], numeric)
+        note = self.more_note()
+        return table + self.meta() + f" · branch {self.branch}" + (f"\n{note.split(' · ')[0]}" if note else "")
 
-        from ratatouille_nb.textable import render_table
 
-        out = StringIO()
-        render_table([n for n, _ in self.columns], self.rows[: self.shown_limit], out)
-        return out.getvalue() + self.meta()
+def _td(cell: Cell) -> str:
+    title = html.escape(cell.full, quote=True)
+    if cell.truncated:
+        inner = f"<details><summary>{html.escape(cell.text)}</summary>{html.escape(cell.full)}</details>"
+    else:
+        inner = html.escape(cell.text)
+    return f"<td class='rat-{cell.kind}' title=\"{title}\">{inner}</td>"
+
+
+def text_table(headers: list[str], rows: list[list[str]], numeric: list[bool]) -> str:
+    """Aligned plain columns: numbers right-aligned, the rest left (what text/plain shows)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=False)]
+        return "  ".join(parts).rstrip() + "\n"
+
+    out = line(headers) + "  ".join("-" * w for w in widths) + "\n"
+    return out + "".join(line(r) for r in rows)
 
 
 def error_html(message: str) -> str:

@@ -1,6 +1,7 @@
 """`%rat` / `%%rat`: thin magics over the verb layer and the kernel's one session (verbs/session.py).
 
-User errors are shown as one message (IPython's UsageError), never a traceback.
+User errors are shown as one red `RatError: …` line (notebook/failures.py), never a traceback;
+they are raised, so the cell is marked as errored and Run All stops.
 """
 
 from __future__ import annotations
@@ -11,26 +12,27 @@ import shlex
 import time
 from typing import Any
 
-from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import HTML, display
 from traitlets import Int
 
+from ratatouille_nb.catalog.models import short_hash
 from ratatouille_nb.engine.rows import scalar
 from ratatouille_nb.errormap import map_error
 from ratatouille_nb.errors import RatError
+from ratatouille_nb.notebook.failures import CellError
 from ratatouille_nb.verbs import branches, products, sql
 from ratatouille_nb.verbs import session as sessions
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise CellError(f"{self.prog}: {message}")
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         if message:
-            raise UsageError(message)
-        raise UsageError(self.format_usage())
+            raise CellError(message.strip())
+        raise CellError(self.format_usage().strip())
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,15 +74,19 @@ def _parser() -> _Parser:
     pr.add_argument("--into")
     pr.add_argument("--force", action="store_true")
     pr.add_argument("--dry-run", action="store_true")
+    pr.add_argument("--skip", type=int, action="append", default=[])
+    tb = sub.add_parser("tables", prog="%rat tables", add_help=False)
+    tb.add_argument("--branch", "-b")
     return root
 
 
 HELP = """%rat verbs:
   %%rat sql [-o VAR] [--branch REF] [--save layer.table] [--polars|--pandas|--arrow] [--limit N]
-  %rat branch | branch NAME | branch create NAME [--from REF] | branch merge SOURCE [--into T]
+  %rat branch | branch checkout NAME | branch create NAME [--from REF] | branch merge SOURCE [--into T]
   %rat branch diff A B | branch log | branch delete NAME
   %rat publish SOURCE NAME VERSION [--access WS:LEVEL …]
-  %rat products | lineage [MODEL] | run|test|build [SELECTOR…] | workspace [NAME] | promote [--into DIR]"""
+  %rat products | lineage [MODEL] | run|test|build [SELECTOR…] | workspace [NAME] | promote [--into DIR] [--skip CELL]
+  %rat tables [--branch REF]"""
 
 
 @magics_class
@@ -99,7 +105,7 @@ class RatMagics(Magics):
         try:
             args = _parser().parse_args(shlex.split(line))
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise CellError(str(exc)) from None
         if args.verb is None:
             print(HELP)
             return None
@@ -107,12 +113,12 @@ class RatMagics(Magics):
             handler = getattr(self, f"_{args.verb}")
             return handler(args, cell)
         except RatError as exc:
-            raise UsageError(str(exc)) from None
+            raise CellError.from_error(exc) from None
         except Exception as exc:  # a library error errormap.py knows is one message too; a bug keeps its traceback
             mapped = map_error(exc)
             if mapped is None:
                 raise
-            raise UsageError(str(mapped)) from None
+            raise CellError.from_error(mapped) from None
 
     # -- SQL ----------------------------------------------------------------------------------
 
@@ -126,7 +132,7 @@ class RatMagics(Magics):
 
         source = cell if cell is not None else " ".join(args.query)
         if not source.strip():
-            raise UsageError("%%rat sql needs a query (in the cell, or after `%rat sql` on the line)")
+            raise CellError("%%rat sql needs a query (in the cell, or after `%rat sql` on the line)")
         session = sessions.current()
         text = render_cell(source, self._user_ns, self._ref)
         started = time.perf_counter()
@@ -182,14 +188,14 @@ class RatMagics(Magics):
         if verb == "create":
             name = _one(rest, "%rat branch create NAME")
             ref = branches.create(session, name, from_ref=args.from_ref, checkout_=True)
-            print(f"created branch '{name}' at {ref.hash[:12]} and switched to it")
+            print(f"created branch '{name}' at {short_hash(ref.hash)} and switched to it")
         elif verb == "merge":
             source = _one(rest, "%rat branch merge SOURCE")
             result = branches.merge(session, source, into=args.into)
             print(f"merged '{source}' into '{result.target}' ({result.kind})" + (f": {', '.join(result.tables)}" if result.tables else ""))
         elif verb == "diff":
             if len(rest) != 2:
-                raise UsageError("%rat branch diff FROM TO")
+                raise CellError("usage: %rat branch diff FROM TO")
             from ratatouille_nb.notebook.widgets.branches import diff_html
 
             display(HTML(diff_html(branches.diff(session, rest[0], rest[1]))))
@@ -200,11 +206,15 @@ class RatMagics(Magics):
             name = _one(rest, "%rat branch delete NAME")
             branches.delete(session, name)
             print(f"deleted branch '{name}'")
+        elif verb in ("checkout", "switch"):
+            name = _one(rest, f"%rat branch {verb} NAME")
+            branches.checkout(session, name)
+            print(f"on branch '{name}'")
         elif len(words) == 1:
             branches.checkout(session, verb)
             print(f"on branch '{verb}'")
         else:
-            raise UsageError("usage: %rat branch [NAME | create NAME | merge SOURCE | diff A B | log | delete NAME]")
+            raise CellError("usage: %rat branch [NAME | checkout NAME | create NAME | merge SOURCE | diff A B | log | delete NAME]")
         return None
 
     def _publish(self, args: argparse.Namespace, cell: str | None) -> Any:
@@ -225,9 +235,13 @@ class RatMagics(Magics):
     def _pipeline(self, verb: str, args: argparse.Namespace) -> Any:
         # The live display is the output; the record is in `rat.last_run` (and the run history).
         from ratatouille_nb.api import rat
-        from ratatouille_nb.notebook.widgets.progress import run_with_progress
+        from ratatouille_nb.notebook.widgets.progress import PipelineFailed, run_with_progress
 
-        rat.last_run = run_with_progress(sessions.current(), verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
+        try:
+            rat.last_run = run_with_progress(sessions.current(), verb, args.selectors, full_refresh=getattr(args, "full_refresh", False))
+        except PipelineFailed as exc:  # the cell is marked as errored (Run All stops); the record is kept
+            rat.last_run = exc.result
+            raise
         return None
 
     def _run(self, args: argparse.Namespace, cell: str | None) -> Any:
@@ -253,14 +267,22 @@ class RatMagics(Magics):
 
         notebook = self._notebook_path()
         session = sessions.current()
-        result = promote.promote(session, notebook, into=Path(args.into) if args.into else None, force=args.force, dry_run=args.dry_run)
+        result = promote.promote(
+            session, notebook, into=Path(args.into) if args.into else None, force=args.force, dry_run=args.dry_run, skip=args.skip
+        )
         for f in result.files:
             print(f"{'would write' if args.dry_run else f.status:>11}  {f.path.relative_to(session.workspace.root)}  (cell {f.cell})")
         for skip in result.skipped:
-            print(f"    skipped  cell {skip.index}: {skip.reason}")
+            print(f"{'FAILS' if skip.failed else 'skipped':>11}  cell {skip.index}: {skip.reason}")
         for warning in result.warnings:
             print(f"warning: {warning}")
         return None
+
+    def _tables(self, args: argparse.Namespace, cell: str | None) -> Any:
+        from ratatouille_nb.notebook.tables_view import TablesView
+        from ratatouille_nb.verbs.tables import list_tables
+
+        return TablesView(list_tables(sessions.current(), args.branch))
 
     def _notebook_path(self) -> Any:
         """The running notebook's file: JupyterLab sets __session__ (ipykernel 6+) or JPY_SESSION_NAME."""
@@ -270,12 +292,12 @@ class RatMagics(Magics):
         for candidate in (self._user_ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"), self._user_ns.get("__vsc_ipynb_file__")):
             if candidate and str(candidate).endswith(".ipynb") and Path(candidate).is_file():
                 return Path(candidate)
-        raise UsageError("cannot tell which notebook is running; use `rat promote NOTEBOOK.ipynb` from a terminal")
+        raise CellError("cannot tell which notebook is running", hint="pass the notebook: `!rat promote NOTEBOOK.ipynb`")
 
 
 def _one(words: list[str], usage: str) -> str:
     if len(words) != 1:
-        raise UsageError(f"usage: {usage}")
+        raise CellError(f"usage: {usage}")
     return words[0]
 
 
@@ -301,7 +323,19 @@ def _frame_with_info(frame: Any, info: Any) -> Any:
     return out
 
 
+def verbs() -> list[str]:
+    """The `%rat` verbs (what Tab offers after `%rat `)."""
+    for action in _parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return sorted(action.choices)
+    return []
+
+
 def load(ipython: Any) -> None:
+    from ratatouille_nb.notebook import completion, failures
+
+    completion.install(ipython, verbs=verbs)  # Tab in %%rat sql cells and %rat lines
+    failures.install(ipython)  # a RatError from Python code in a cell: one red line too
     ipython.register_magics(RatMagics)
     from ratatouille_nb.notebook import link
 

@@ -6,12 +6,13 @@
 | GET  | /ratatouille/branches         | branches and tags, the current one marked |
 | GET  | /ratatouille/products?q=TEXT  | readable products with versions, owner, schema, freshness |
 | GET  | /ratatouille/products/NAME    | one product (404 if unknown, 403 if not readable) |
-| POST | /ratatouille/promote          | `{"path", "force", "dry_run"}`: notebook -> pipeline files (409 on conflicts) |
+| POST | /ratatouille/promote          | `{"path", "force", "dry_run", "skip"}`: preview / write pipeline files (409, 400: see promote.py) |
+| GET  | /ratatouille/tables?path=&branch= | the notebook's workspace's layers and tables on a branch (server/tables.py) |
 | …    | /ratatouille/branch/…, /ratatouille/workspaces | the branch and workspace menu (server/branches.py) |
 
 Every endpoint takes `?path=` (the active notebook, relative to the server root): without
 RAT_WORKSPACE the workspace is the nearest folder at or above it holding workspace.yaml or
-dbt_project.yml (service.workspace_for).
+dbt_project.yml (service.workspace_for); `?workspace=` and `?branch=` are the notebook kernel's.
 
 Every endpoint needs Jupyter's authentication; POST also passes Jupyter's XSRF check. Enabled by
 `jupyter-config/server-config/ratatouille_nb.json` (installed into

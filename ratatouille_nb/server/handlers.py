@@ -15,7 +15,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
 from ratatouille_nb.errormap import map_error
-from ratatouille_nb.server import service
+from ratatouille_nb.server import promote, service
 from ratatouille_nb.server.service import ApiError
 
 NAMESPACE = "ratatouille"
@@ -137,13 +137,30 @@ class PromoteHandler(RatHandler):
                 body = json.loads(self.request.body or b"null")
             except ValueError:
                 raise ApiError(400, "the request body is not valid JSON") from None
-            path, force, dry_run = service.validate_promote_body(body)
+            path, force, dry_run, skip = promote.validate_body(body)
             service.resolve_notebook(self.server_root, path)  # refuse bad paths before opening a session
             where = self.where(path)
         except ApiError as exc:
             self.fail(exc)
             return
-        await self.run(service.promote_notebook, self.server_root, path, force=force, dry_run=dry_run, where=where)
+        await self.run(promote.promote_notebook, self.server_root, path, force=force, dry_run=dry_run, skip=skip, where=where)
+
+
+class TablesHandler(RatHandler):
+    """GET /ratatouille/tables?path=NOTEBOOK&branch=B (server/tables.py): the sidebar's tables browser."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from ratatouille_nb.server import tables
+
+        user, root = self.principal, self.server_root
+        path, branch = self.get_query_argument("path", None), self.get_query_argument("branch", None)
+        try:
+            result = await IOLoop.current().run_in_executor(None, lambda: tables.answer(user, root, path, branch))
+        except ApiError as exc:
+            self.fail(exc)
+            return
+        self.send(result)
 
 
 def setup_handlers(web_app: Any) -> None:
@@ -156,5 +173,6 @@ def setup_handlers(web_app: Any) -> None:
             (url_path_join(base, "products"), ProductsHandler),
             (url_path_join(base, "products", r"([^/]+)"), ProductHandler),
             (url_path_join(base, "promote"), PromoteHandler),
+            (url_path_join(base, "tables"), TablesHandler),
         ],
     )

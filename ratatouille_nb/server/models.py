@@ -95,23 +95,40 @@ class Products(_Body):
 
 
 class PromotedFile(_Body):
-    """One pipeline file a promotion writes (or would write); `content` only in a dry run."""
+    """One pipeline file a promotion writes (or would write); `content` only in a preview (dry run).
+
+    `lab_path` is where Lab finds the file (relative to the server root), None when it cannot."""
 
     path: str
+    lab_path: str | None
     status: Literal["new", "unchanged", "overwrite", "conflict"]
     cell: int
     content: str | None = None
 
 
+class PromotedModel(_Body):
+    """What one cell becomes: a SQL model and its materialization, or a Python ingestion (`target`: its layer)."""
+
+    cell: int
+    name: str
+    target: str
+    kind: Literal["sql", "python"]
+    materialized: str
+    files: list[str]
+
+
 class SkippedCell(_Body):
-    """A notebook cell promotion left out, and why."""
+    """A notebook cell promotion left out, and why; `failed` when it is left out because it is broken."""
 
     cell: int
     reason: str
+    failed: bool
 
 
 class PromoteResult(_Body):
-    """POST /ratatouille/promote: what was written (or, in a dry run, would be)."""
+    """POST /ratatouille/promote: the preview (`dry_run`) or what was written (server/promote.py).
+
+    Cell numbers are 1-based positions among all the notebook's cells."""
 
     notebook: str
     workspace: str
@@ -119,16 +136,75 @@ class PromoteResult(_Body):
     written: bool
     dry_run: bool
     files: list[PromotedFile]
+    models: list[PromotedModel]
     skipped: list[SkippedCell]
     warnings: list[str]
 
 
 class PromoteRequest(_Body):
-    """The body of POST /ratatouille/promote (validated by service.validate_promote_body)."""
+    """The body of POST /ratatouille/promote (validated by server/promote.py's validate_body)."""
 
     path: str
     force: bool = False
     dry_run: bool = False
+    skip: list[int] = Field(default_factory=list)
+
+
+class TableColumn(_Body):
+    """One column of a table, typed by DuckDB's name for it."""
+
+    name: str
+    type: str
+    nullable: bool
+
+
+class TableFreshness(_Body):
+    """The age of a table's data against the model's `freshness:` or the product's SLA (`basis`)."""
+
+    status: Literal["fresh", "warn", "stale", "unknown"]
+    basis: Literal["model", "product", "age"]
+    age_hours: float | None
+    warn_after_hours: float | None
+    error_after_hours: float | None
+    column: str | None
+    text: str
+
+
+class TableItem(_Body):
+    """One table (or view) of a layer: rows, columns, the commit that last changed it, its model, freshness."""
+
+    table: str
+    layer: str
+    name: str
+    kind: Literal["table", "view", "broken"]
+    rows: int | None
+    columns: list[TableColumn]
+    snapshot_at: float | None
+    commit: str | None
+    model: str | None
+    model_path: str | None
+    freshness: TableFreshness
+    error: str | None
+    hint: str | None
+    query: str
+    lineage: str
+
+
+class TableLayer(_Body):
+    """A layer of the workspace and its tables."""
+
+    name: str
+    tables: list[TableItem]
+
+
+class TablesResponse(_Body):
+    """GET /ratatouille/tables?path=&branch=: the workspace's layers and tables on a ref (server/tables.py)."""
+
+    workspace: str
+    workspace_root: str
+    ref: str
+    commit: str
+    layers: list[TableLayer]
 
 
 class ErrorBody(BaseModel):
@@ -140,7 +216,9 @@ class ErrorBody(BaseModel):
     hint: str | None = None
 
 
-RESPONSE_MODELS: list[type[BaseModel]] = [Session, Branches, Products, Product, PromoteResult, PromoteRequest, ErrorBody]
+RESPONSE_MODELS: list[type[BaseModel]] = [
+    Session, Branches, Products, Product, PromoteResult, PromoteRequest, TablesResponse, ErrorBody,
+]
 
 
 # -- the branch and workspace menu (server/branches.py) -------------------------------------------

@@ -20,7 +20,6 @@ from ratatouille_nb.server import models
 MAX_QUERY_CHARS = 100
 MAX_PATH_CHARS = 1024
 PRODUCT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-PROMOTE_FIELDS = {"path": str, "force": bool, "dry_run": bool}
 
 
 class ApiError(Exception):
@@ -95,21 +94,6 @@ def validate_product_name(name: str) -> str:
             hint="product names are lowercase letters, digits and '_', starting with a letter",
         )
     return name
-
-
-def validate_promote_body(body: object) -> tuple[str, bool, bool]:
-    """`{"path": str, "force": bool = false, "dry_run": bool = false}`; unknown fields are refused."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    unknown = sorted(set(body) - set(PROMOTE_FIELDS))
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(map(str, unknown))}", hint="accepted: path, force, dry_run")
-    if "path" not in body:
-        raise ApiError(400, "missing field 'path' (the notebook path relative to the server root)")
-    for key, kind in PROMOTE_FIELDS.items():
-        if key in body and not isinstance(body[key], kind):
-            raise ApiError(400, f"field '{key}' must be a {'string' if kind is str else 'boolean'}")
-    return body["path"], bool(body.get("force", False)), bool(body.get("dry_run", False))
 
 
 def resolve_notebook(root: Path, rel: str) -> Path:
@@ -222,45 +206,7 @@ def list_products(session: Any, q: str | None = None) -> dict[str, Any]:
     ).model_dump()
 
 
-def _file_json(f: Any, root: Path, with_content: bool) -> dict[str, Any]:
-    planned = models.PromotedFile(
-        path=str(f.path.relative_to(root)), status=f.status, cell=f.cell, content=f.content if with_content else None
-    )
-    return planned.model_dump(exclude_none=True)
-
-
-def promote_notebook(session: Any, server_root: Path, rel: str, *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
-    """POST /ratatouille/promote: write pipeline files from a notebook (the `rat promote` engine).
-
-    Raises ApiError(409) listing the conflicting files when a file would change and `force` is
-    false; nothing is written then.
-    """
-    from ratatouille_nb.verbs import promote
-
-    notebook = resolve_notebook(server_root, rel)
-    ws = session.workspace
-    plan = promote.plan(session, notebook)
-    if plan.conflicts and not force and not dry_run:
-        names = [str(f.path.relative_to(ws.root)) for f in plan.conflicts]
-        raise ApiError(
-            409,
-            f"promoting would overwrite {len(names)} existing file(s) that differ: {', '.join(names)}",
-            hint="review them, then promote again with force",
-            conflicts=names,
-            files=[_file_json(f, ws.root, False) for f in plan.files],
-            workspace_root=str(ws.root),
-        )
-    result = plan if dry_run else promote.promote(session, notebook, force=force)
-    return models.PromoteResult(
-        notebook=rel,
-        workspace=ws.name,
-        workspace_root=str(ws.root),
-        written=result.written,
-        dry_run=dry_run,
-        files=[models.PromotedFile(**_file_json(f, ws.root, dry_run)) for f in result.files],
-        skipped=[models.SkippedCell(cell=s.index, reason=s.reason) for s in result.skipped],
-        warnings=list(result.warnings),
-    ).model_dump(exclude_none=True)
+# POST /ratatouille/promote lives in server/promote.py (preview, failing cells, skip).
 
 
 # -- the workspace of a notebook -------------------------------------------------------------

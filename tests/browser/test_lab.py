@@ -144,6 +144,11 @@ def test_sidebar_status_bar_insert_and_promote(lab: Lab, page: Any, screenshot_d
     # -- promote: the dialog lists the files; they are on disk ---------------------------------------------
     page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) [data-command="ratatouille:promote-notebook"]').click()
     dialog = page.locator(".jp-Dialog")
+    # a preview first: nothing is written until it is confirmed
+    dialog.get_by_text("Promote to pipeline?").wait_for()
+    assert "gold_top_stores" in dialog.locator(".jp-RatDialog-models").inner_text()
+    assert not (lab.workspace / "pipelines" / "gold" / "top_stores.sql").exists()
+    dialog.get_by_role("button", name=re.compile(r"^Promote")).click()
     dialog.get_by_text("Promoted to pipeline").wait_for()
     files = dialog.locator(".jp-RatDialog-files li")
     listed = {line.split("\n")[0] for line in files.all_inner_texts()}

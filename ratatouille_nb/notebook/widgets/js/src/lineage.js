@@ -7,11 +7,15 @@
 import cytoscape from "cytoscape";
 import cytoscapeDagre from "cytoscape-dagre";
 import dagre from "dagre";
+import { renderMarkdown } from "./markdown.js";
 
-if (!globalThis.__ratLineageDagre) {
-  cytoscape.use(cytoscapeDagre);
-  globalThis.__ratLineageDagre = true;
+// anywidget loads this module once per widget (each its own copy, with its own `cytoscape`), so
+// the dagre layout is registered on this module's cytoscape, never on a page-wide flag: a
+// page-wide flag left every graph after the first without the layout ("No such layout dagre").
+function ensureDagre() {
+  if (typeof cytoscape("layout", "dagre") !== "function") cytoscape.use(cytoscapeDagre);
 }
+ensureDagre();
 
 const LAYERS = ["bronze", "silver", "gold", "products"];
 const ROW_H = 19; // one column row in column mode
@@ -523,6 +527,7 @@ function render({ model, el }) {
       });
     } else {
       cy.add(tableModeElements(g, pal));
+      ensureDagre();
       cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 20, rankSep: 45, edgeSep: 10, fit: false, animate: false }).run();
     }
     cy.on("tap", "node", (evt) => {
@@ -673,7 +678,11 @@ function render({ model, el }) {
     const details = d.id === node.id ? d : {};
     const column = model.get("selected_column");
     const parts = [h("h3", {}, node.id), h("div", { class: "rat-lineage-sub" }, details.label || subtitle(node))];
-    if (node.description) parts.push(h("div", { class: "rat-lineage-description" }, node.description));
+    if (node.description) {
+      const description = renderMarkdown(node.description); // DOM nodes only: no HTML from the description
+      description.classList.add("rat-lineage-description");
+      parts.push(description);
+    }
     if (node.error) parts.push(h("div", { class: "rat-lineage-error" }, node.error));
     const rows = [];
     const kv = (k, v) => v !== undefined && v !== null && v !== "" && rows.push(h("tr", {}, h("th", {}, k), h("td", {}, v)));
@@ -688,7 +697,11 @@ function render({ model, el }) {
 
     // columns
     const sources = new Map();
-    for (const c of details.columns || []) sources.set(c.name, c.sources || []);
+    const columnDescriptions = new Map();
+    for (const c of details.columns || []) {
+      sources.set(c.name, c.sources || []);
+      if (c.description) columnDescriptions.set(c.name, c.description);
+    }
     parts.push(h("h4", {}, `Columns (${node.columns.length})`));
     if (node.columns.length) {
       const anySources = node.column_lineage || [...sources.values()].some((s) => s.length);
@@ -707,9 +720,11 @@ function render({ model, el }) {
               },
             };
             const row = h("tr", attrs, h("td", {}, c.name), h("td", { class: "rat-lineage-type" }, c.type || ""));
-            if (!anySources) return row;
+            const text = columnDescriptions.get(c.name);
+            const about = text ? h("tr", attrs, h("td", { class: "rat-lineage-coldesc", colspan: "2" }, renderMarkdown(text))) : null;
+            if (!anySources) return about ? [row, about] : row;
             const note = from ? `← ${from}` : node.column_lineage ? "computed (no source column)" : "";
-            return [row, h("tr", attrs, h("td", { class: "rat-lineage-from", colspan: "2" }, note))];
+            return [row, about, h("tr", attrs, h("td", { class: "rat-lineage-from", colspan: "2" }, note))];
           }),
         ),
       );
