@@ -36,7 +36,7 @@ def test_docs_site_in_a_browser(browser: Any, tmp_path: Path, screenshot_dir: Pa
         assert page.locator("#node-description").inner_text() == "Orders with their payments, pivoted by method."
         columns = page.locator("#columns").inner_text()
         assert "status" in columns and "Where an order is: placed, shipped, completed or returned." in columns
-        assert "decimal(38, 0)" in columns
+        assert "DECIMAL(38,0)" in columns
         assert "relationships(customer_id)" in page.locator("#tests").inner_text()
         assert page.locator("#last-run").inner_text().startswith("success at ")
         page.screenshot(path=str(screenshot_dir / "docs-site-orders.png"))
