@@ -12,6 +12,7 @@ pytest.importorskip("bs4")
 import bs4
 from IPython.core.interactiveshell import InteractiveShell
 
+from ratatouille_nb.notebook.display import MAX_HTML, MORE_ROWS
 from ratatouille_nb.notebook.formatting import format_cell, format_float, plural
 from tests.kernel_shell import run, shell
 
@@ -76,8 +77,8 @@ def test_header_has_one_branch_badge_and_the_shown_count(shell: InteractiveShell
     meta = doc.select_one(".rat-result .rat-meta")
     assert meta.get_text().count("workspace/kws") == 1 and doc.select_one(".rat-badge").get_text() == "workspace/kws"
     assert "60 rows · 7 columns" in meta.get_text()
-    assert "showing 10 of 60 rows" in doc.select_one(".rat-more").get_text()
-    assert len(doc.select(".rat-result tbody tr")) == 10
+    assert "showing 10 of 60 rows" in doc.select_one(".rat-note").get_text()
+    assert len(doc.select(".rat-result tbody:not(.rat-extra) tr")) == 10
     types = [small.get_text() for small in doc.select(".rat-result thead small")]
     assert types == ["BIGINT", "DOUBLE", "INTEGER", "VARCHAR", "VARCHAR", "BIGINT", "DECIMAL(18,2)"]
 
@@ -114,3 +115,48 @@ def test_formatting_rules() -> None:
     assert format_cell(None).kind == "null" and format_cell("NULL").kind == "text"
     assert format_cell(True).text == "true" and format_cell(b"\x00\x01").text == "\\x0001"
     assert format_cell("a\nb").truncated and format_cell(12345, "customer_id").text == "12345"
+
+
+def test_more_rows_continue_the_grid_in_an_expander(shell: InteractiveShell) -> None:
+    result, _ = run(shell, QUERY)
+    html = result.result._repr_html_()
+    doc = soup(html)
+    tables = doc.select(".rat-result table")
+    assert len(tables) == 1  # one grid: the extra rows keep its column widths and sticky header
+    shown = doc.select(".rat-result table > tbody:not(.rat-extra) > tr")
+    extra = doc.select(".rat-result table > tbody.rat-extra > tr")
+    assert len(shown) == 10 and len(extra) == 50
+    assert [td.get_text() for td in extra[0].find_all("td", recursive=False)][:3] == ["10", "179,456,661.34", "2024"]
+    assert extra[-1].find("td").get_text() == "59"
+    more = doc.select_one(".rat-result > details.rat-more")
+    assert more is not None and more.summary.get_text() == "show 50 more rows" and more.get("open") is None
+    note = doc.select_one(".rat-note").get_text()
+    assert "showing 10 of 60 rows" in note and "full result (60 rows) is the returned DataFrame (_ or -o VAR)" in note
+    assert "tbody.rat-extra{display:none}" in html and "details.rat-more[open]) tbody.rat-extra{display:table-row-group}" in html
+    text = repr(result.result)
+    assert "showing 10 of 60 rows" in text and "show 50" not in text and len(text.splitlines()) == 2 + 10 + 2
+
+
+def test_more_rows_are_bounded(shell: InteractiveShell) -> None:
+    result, _ = run(shell, "%%rat sql\nSELECT i AS id, 'name ' || i AS name FROM range(5000) t(i) ORDER BY i")
+    assert len(result.result) == 5000  # the DataFrame has every row
+    html = result.result._repr_html_()
+    doc = soup(html)
+    assert len(doc.select("tbody.rat-extra tr")) == MORE_ROWS
+    assert doc.select_one("details.rat-more summary").get_text() == f"show {MORE_ROWS} more rows"
+    assert "showing 10 of 5,000 rows" in doc.select_one(".rat-note").get_text()
+    assert len(html) < MAX_HTML
+    # wide rows: fewer extra rows, the HTML stays under the bound
+    result, _ = run(shell, "%%rat sql\nSELECT i AS id, repeat('x', 4000) AS blob FROM range(300) t(i) ORDER BY i")
+    html = result.result._repr_html_()
+    extra = soup(html).select("tbody.rat-extra tr")
+    assert 0 < len(extra) < MORE_ROWS and len(html) < MAX_HTML
+    assert soup(html).select_one("details.rat-more summary").get_text() == f"show {len(extra)} more rows"
+
+
+def test_a_small_result_has_no_expander(shell: InteractiveShell) -> None:
+    result, _ = run(shell, "%%rat sql\nSELECT i AS id FROM range(10) t(i)")
+    doc = soup(result.result._repr_html_())
+    assert len(doc.select("tbody tr")) == 10
+    assert doc.select_one("details.rat-more") is None and doc.select_one("tbody.rat-extra") is None
+    assert doc.select_one(".rat-note") is None

@@ -4,6 +4,12 @@ The HTML is a scrollable grid with a sticky header: numbers right-aligned, round
 (the full value in each cell's `title`), NULL in its own style (class `rat-null`), text
 left-aligned, long values cut short with a `<details>` expander. The text/plain repr shows the
 same values (notebook/formatting.py formats both).
+
+Beyond the first `displaylimit` rows, up to MORE_ROWS further rows (fewer if the HTML would pass
+MAX_HTML characters) are in the same table, in a `<tbody class="rat-extra">` hidden until the
+`<details class="rat-more">` under the grid is opened (CSS `:has()`: static HTML, no comm, works in a
+saved notebook and nbviewer). A `<details>` cannot sit inside a `<table>` (the HTML parser moves it
+out), so the rows stay in the table and keep its column widths and sticky header.
 """
 
 from __future__ import annotations
@@ -14,6 +20,11 @@ from typing import Any
 
 from ratatouille_nb.catalog.models import short_hash
 from ratatouille_nb.notebook.formatting import Cell, format_rows, is_numeric_type, plural
+
+#: Rows beyond the shown ones that the "show more rows" expander holds (at most).
+MORE_ROWS = 200
+#: The extra rows stop before the result's HTML passes this many characters.
+MAX_HTML = 256_000
 
 _STYLE = (
     "<style>.rat-result{font-family:var(--jp-ui-font-family,sans-serif);font-size:12px;max-width:100%}"
@@ -34,7 +45,13 @@ _STYLE = (
     ".rat-result details{display:inline}.rat-result details summary{cursor:pointer}"
     ".rat-result details[open]{display:block;white-space:pre-wrap;max-width:80ch;min-width:30ch}"
     ".rat-result details[open] summary{color:var(--jp-ui-font-color2,#888)}"
-    ".rat-result .rat-more{color:var(--jp-ui-font-color2,#666);margin:4px 0 0}"
+    ".rat-result .rat-note{color:var(--jp-ui-font-color2,#666);margin:4px 0 0}"
+    ".rat-result tbody.rat-extra{display:none}"
+    ".rat-result:has(>details.rat-more[open]) tbody.rat-extra{display:table-row-group}"
+    ".rat-result details.rat-more{display:block;margin:2px 0 0;color:var(--jp-ui-font-color2,#666)}"
+    ".rat-result details.rat-more summary{color:var(--jp-content-link-color,#1976d2);width:max-content}"
+    ".rat-result details.rat-more summary:hover{text-decoration:underline}"
+    ".rat-result details.rat-more[open] summary{color:var(--jp-ui-font-color2,#888)}"
     ".rat-error{font-family:var(--jp-code-font-family,monospace);white-space:pre-wrap;color:var(--jp-error-color1,#b00);"
     "border-left:3px solid var(--jp-error-color1,#b00);padding:4px 8px}</style>"
 )
@@ -71,11 +88,18 @@ class ResultInfo:
         total = self.total_rows if self.total_rows is not None else len(self.rows)
         if total <= self.shown:
             return ""
-        return (f"showing {self.shown:,} of {plural(total, 'row')} · the full result is the cell's DataFrame "
-                "(or -o VAR); %config RatMagics.displaylimit = N shows more")
+        if self.truncated_at is not None:
+            frame = f"the returned DataFrame (_ or -o VAR) holds the first {plural(self.truncated_at, 'row')}"
+        else:
+            frame = f"the full result ({plural(total, 'row')}) is the returned DataFrame (_ or -o VAR)"
+        return f"showing {self.shown:,} of {plural(total, 'row')} · {frame}; %config RatMagics.displaylimit = N shows more"
 
     def cells(self) -> list[list[Cell]]:
         return format_rows(self.columns, self.rows[: self.shown_limit])
+
+    def extra_cells(self) -> list[list[Cell]]:
+        """The rows after the shown ones (at most MORE_ROWS) for the "show more rows" expander."""
+        return format_rows(self.columns, self.rows[self.shown_limit : self.shown_limit + MORE_ROWS])
 
     def to_html(self) -> str:
         badge = f"<span class='rat-badge' title='branch'>{html.escape(self.branch)}</span>"
@@ -91,13 +115,23 @@ class ResultInfo:
             f"<th class='{'rat-num' if num else 'rat-text'}'>{html.escape(n)}<br><small>{html.escape(t)}</small></th>"
             for (n, t), num in zip(self.columns, numeric, strict=False)
         )
-        body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in self.cells())
+        body = "".join(_tr(row) for row in self.cells())
         note = self.more_note()
-        more = f"<div class='rat-more'>{html.escape(note)}</div>" if note else ""
-        return (
-            f"{_STYLE}<div class='rat-result'><div class='rat-meta'>{badge}{html.escape(self.meta())}</div>"
-            f"<div class='rat-grid'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}</div>"
-        )
+        more = f"<div class='rat-note'>{html.escape(note)}</div>" if note else ""
+        top = f"{_STYLE}<div class='rat-result'><div class='rat-meta'>{badge}{html.escape(self.meta())}</div>"
+        grid = f"<div class='rat-grid'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        budget = MAX_HTML - len(top) - len(grid) - len(more) - 300
+        extra: list[str] = []
+        for row in self.extra_cells():
+            tr = _tr(row)
+            budget -= len(tr)
+            if budget < 0:
+                break
+            extra.append(tr)
+        if not extra:
+            return f"{top}{grid}</table></div>{more}</div>"
+        expander = f"<details class='rat-more'><summary>show {plural(len(extra), 'more row')}</summary></details>"
+        return f"{top}{grid}<tbody class='rat-extra'>{''.join(extra)}</tbody></table></div>{more}{expander}</div>"
 
     def to_text(self) -> str:
         if self.writes:
@@ -107,6 +141,10 @@ class ResultInfo:
         table = text_table([n for n, _ in self.columns], [[c.text for c in row] for row in self.cells()], numeric)
         note = self.more_note()
         return table + self.meta() + f" · branch {self.branch}" + (f"\n{note.split(' · ')[0]}" if note else "")
+
+
+def _tr(row: list[Cell]) -> str:
+    return "<tr>" + "".join(_td(c) for c in row) + "</tr>"
 
 
 def _td(cell: Cell) -> str:

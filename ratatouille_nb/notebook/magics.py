@@ -128,7 +128,7 @@ class RatMagics(Magics):
     def _sql(self, args: argparse.Namespace, cell: str | None) -> Any:
         from ratatouille_nb.engine.memory import peak_rss_mb, reset_peak
         from ratatouille_nb.notebook.binding import render_cell
-        from ratatouille_nb.notebook.display import ResultInfo
+        from ratatouille_nb.notebook.display import MORE_ROWS, ResultInfo
 
         source = cell if cell is not None else " ".join(args.query)
         if not source.strip():
@@ -157,7 +157,7 @@ class RatMagics(Magics):
         if truncated is not None:
             total = scalar(result.relation.aggregate("count(*)"))
         value: Any = {"arrow": lambda: table, "polars": lambda: __import__("polars").from_arrow(table), "pandas": table.to_pandas}[kind]()
-        preview = table.slice(0, self.displaylimit).to_pylist()
+        preview = table.slice(0, self.displaylimit + MORE_ROWS).to_pylist()
         info = ResultInfo(
             columns=result.columns,
             rows=[tuple(r.values()) for r in preview],

@@ -153,7 +153,7 @@ def run_all_and_check(lab: Lab, page: Any, screenshot_dir: Path, console: list[s
     result.wait_for()
     meta = result.locator(".rat-meta").inner_text()
     assert "60 rows · 5 columns" in meta and meta.count("workspace/demo") == 1
-    assert "showing 10 of 60 rows" in result.locator(".rat-more").inner_text()
+    assert "showing 10 of 60 rows" in result.locator(".rat-note").inner_text()
     grid = result.locator(".rat-grid")
     head = result.locator("thead th").first
     assert head.evaluate("e => getComputedStyle(e).position") == "sticky"
@@ -176,6 +176,30 @@ def run_all_and_check(lab: Lab, page: Any, screenshot_dir: Path, console: list[s
     box = grid.bounding_box()
     assert box is not None and box["width"] < 1440
     screenshot_of(page, result, screenshot_dir / "kernel-result-table.png")
+
+    # -- "show more rows": the next 50 rows continue the same grid -------------------------------------
+    extra = result.locator("tbody.rat-extra tr")
+    assert extra.count() == 50 and not extra.first.is_visible()
+    summary = result.locator("details.rat-more > summary")
+    assert summary.inner_text().strip() == "show 50 more rows"
+    summary.click()
+    extra.first.wait_for(state="visible")
+    assert result.locator("details.rat-more").get_attribute("open") is not None
+    assert result.locator("table").count() == 1 and result.locator("tbody tr:visible").count() == 60
+    shown_cell = result.locator("tbody:not(.rat-extra) tr").first.locator("td").nth(2)
+    extra_cell = extra.first.locator("td").nth(2)
+    assert abs(shown_cell.evaluate("e => e.getBoundingClientRect().width") - extra_cell.evaluate("e => e.getBoundingClientRect().width")) < 0.5
+    assert re.fullmatch(r"[\d,]+\.\d\d", extra_cell.inner_text()) and extra_cell.evaluate("e => getComputedStyle(e).textAlign") == "right"
+    grid.evaluate("e => { e.scrollTop = e.scrollHeight }")
+    settle(page, 0.3)
+    head_box, grid_box = head.bounding_box(), grid.bounding_box()
+    assert head_box is not None and grid_box is not None and abs(head_box["y"] - grid_box["y"]) < 3  # the header stays on top
+    last = extra.last.locator("td").first
+    assert last.is_visible()
+    screenshot_of(page, result, screenshot_dir / "kernel-result-more-rows.png")
+    summary.click()
+    extra.first.wait_for(state="hidden")
+    grid.evaluate("e => { e.scrollTop = 0 }")
 
     # -- completion: Tab after `gold.` lists the gold tables --------------------------------------------
     code_cell(page, 7).locator(".jp-InputPrompt").click()
@@ -219,6 +243,12 @@ def run_all_and_check(lab: Lab, page: Any, screenshot_dir: Path, console: list[s
     screenshot_of(page, first, screenshot_dir / "kernel-lineage-first-graph-dark.png")
     screenshot_of(page, described, screenshot_dir / "kernel-lineage-markdown-dark.png")
     screenshot_of(page, result, screenshot_dir / "kernel-result-table-dark.png")
+    summary.click()
+    extra.first.wait_for(state="visible")
+    grid.evaluate("e => { e.scrollTop = e.scrollHeight }")
+    screenshot_of(page, result, screenshot_dir / "kernel-result-more-rows-dark.png")
+    summary.click()
+    grid.evaluate("e => { e.scrollTop = 0 }")
     screenshot_of(page, build, screenshot_dir / "kernel-failed-build-dark.png")
     page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
     page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
