@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,36 +10,11 @@ import pytest
 pytest.importorskip("IPython")
 
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from ratatouille_nb.settings import Settings
+from tests.kernel_shell import run, shell
 
-_NO_HISTORY = Config()
-_NO_HISTORY.HistoryManager.enabled = False
-
-
-@pytest.fixture
-def shell(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    from ratatouille_nb.verbs import session as sessions
-    from ratatouille_nb.workspace import init_workspace
-
-    ws = init_workspace(tmp_path / "nbws", settings, name="nbws")
-    monkeypatch.setenv("RAT_HOME", str(settings.home))
-    monkeypatch.setenv("RAT_WORKSPACE", str(ws.root))
-    InteractiveShell.clear_instance()
-    sh = InteractiveShell.instance(config=_NO_HISTORY)
-    with capture_output():
-        sh.run_cell("%load_ext ratatouille_nb")
-    yield sh
-    sessions.reset()
-    InteractiveShell.clear_instance()
-
-
-def run(sh: InteractiveShell, source: str):
-    with capture_output() as out:
-        result = sh.run_cell(source)
-    return result, out
+__all__ = ["shell"]
 
 
 def test_sql_cell_writes_reads_and_returns_a_dataframe(shell: InteractiveShell) -> None:
@@ -51,7 +25,7 @@ def test_sql_cell_writes_reads_and_returns_a_dataframe(shell: InteractiveShell) 
     result, out = run(shell, "%%rat sql\nSELECT * FROM silver.t ORDER BY id")
     assert result.success and isinstance(result.result, pd.DataFrame) and len(result.result) == 25
     html = result.result._repr_html_()
-    assert "25 rows" in html and "BIGINT" in html and "workspace/nbws" in html and "peak" in html
+    assert "25 rows" in html and "BIGINT" in html and "workspace/kws" in html and "peak" in html
     assert "25 rows" in out.stdout
 
 
@@ -106,13 +80,13 @@ def test_branch_magics_and_session_follow(shell: InteractiveShell) -> None:
     run(shell, "%rat branch create dev")
     assert sessions.current().branch == "dev"
     run(shell, "%%rat sql\nINSERT INTO silver.s SELECT 1000")
-    _, out = run(shell, "%rat branch diff workspace/nbws dev")
+    _, out = run(shell, "%rat branch diff workspace/kws dev")
     assert "+1" in out.outputs[0].data["text/html"]
-    run(shell, "%rat branch workspace/nbws")
+    run(shell, "%rat branch workspace/kws")
     assert run(shell, "%%rat sql\nSELECT count(*) AS n FROM silver.s")[0].result["n"][0] == 100
     run(shell, "%rat branch merge dev")
     assert run(shell, "%%rat sql\nSELECT count(*) AS n FROM silver.s")[0].result["n"][0] == 101
-    assert run(shell, "%%rat sql --branch workspace/nbws~1\nSELECT count(*) AS n FROM silver.s")[0].result["n"][0] == 100
+    assert run(shell, "%%rat sql --branch workspace/kws~1\nSELECT count(*) AS n FROM silver.s")[0].result["n"][0] == 100
 
 
 def test_branch_picker_widget_drives_the_session(shell: InteractiveShell) -> None:
@@ -125,8 +99,8 @@ def test_branch_picker_widget_drives_the_session(shell: InteractiveShell) -> Non
     picker.create_button.click()
     assert sessions.current().branch == "feature" and picker.branches.value == "feature"
     run(shell, "%%rat sql\nINSERT INTO silver.s SELECT 99")
-    picker.branches.value = "workspace/nbws"
-    assert sessions.current().branch == "workspace/nbws"
+    picker.branches.value = "workspace/kws"
+    assert sessions.current().branch == "workspace/kws"
     picker.compare.value = "feature"
     diffs = picker.preview()
     assert [(d.table, d.rows_added) for d in diffs] == [("silver.s", 1)]
@@ -144,14 +118,14 @@ def test_branch_picker_shows_conflicts_per_table(shell: InteractiveShell) -> Non
     run(shell, "%%rat sql\nCREATE TABLE silver.a AS SELECT 1 AS x")
     run(shell, "%rat branch create other")
     run(shell, "%%rat sql\nINSERT INTO silver.a SELECT 2")
-    run(shell, "%rat branch workspace/nbws")
+    run(shell, "%rat branch workspace/kws")
     run(shell, "%%rat sql\nDELETE FROM silver.a WHERE x = 1")
-    head = sessions.current().store.get_reference("workspace/nbws").hash
+    head = sessions.current().store.get_reference("workspace/kws").hash
     picker = BranchPicker()
     picker.compare.value = "other"
     picker.merge("other")
     assert "conflict" in picker.status.value and "silver.a" in picker.status.value
-    assert sessions.current().store.get_reference("workspace/nbws").hash == head
+    assert sessions.current().store.get_reference("workspace/kws").hash == head
 
 
 def test_product_browser_lists_only_readable_products(shell: InteractiveShell, settings: Settings, tmp_path: Path) -> None:

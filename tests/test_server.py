@@ -24,17 +24,9 @@ from ratatouille_nb.engine.session import Session
 from ratatouille_nb.server.service import ApiError, resolve_notebook
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace import Workspace, init_workspace
+from tests.server_api import REPO, SERVER_CONFIG, Api, api, jp_server_config  # after pytest-jupyter's: these override its fixtures
 
-REPO = Path(__file__).resolve().parents[1]
-SERVER_CONFIG = REPO / "jupyter-config" / "server-config" / "ratatouille_nb.json"
-
-Api = Callable[..., tuple[int, Any]]
-
-
-@pytest.fixture  # type: ignore[no-redef]  # overrides pytest-jupyter's fixture
-def jp_server_config() -> dict[str, Any]:
-    """The config file the package ships, so these tests also prove it enables the extension."""
-    return json.loads(SERVER_CONFIG.read_text())
+__all__ = ["api", "jp_server_config"]
 
 
 @pytest.fixture
@@ -51,27 +43,6 @@ def lakehouse(settings: Settings, workspace: Workspace, monkeypatch: pytest.Monk
         s.products.publish("gold.daily_sales_kpis", "sales_kpis", "1.0.0", access=[("*", "read")], description="Daily sales KPIs by store")
         s.products.publish("silver.customers", "customers", "0.1.0", description="Customer master data")
     return workspace
-
-
-@pytest.fixture
-def api(jp_fetch: Any, jp_asyncio_loop: Any) -> Api:
-    """`api(method, "products", …, body=…, params=…, headers=…)` -> (status, JSON body)."""
-
-    def call(method: str, *parts: str, body: Any = None, raw: bytes | None = None, **kwargs: Any) -> tuple[int, Any]:
-        if body is not None:
-            raw = json.dumps(body).encode()
-        if method == "POST" and raw is None:
-            raw = b""
-        response = jp_asyncio_loop.run_until_complete(
-            jp_fetch("ratatouille", *parts, method=method, body=raw, raise_error=False, **kwargs)
-        )
-        text = response.body.decode() if response.body else ""
-        try:
-            return response.code, json.loads(text) if text else None
-        except ValueError:
-            return response.code, text
-
-    return call
 
 
 @pytest.fixture

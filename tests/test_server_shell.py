@@ -5,8 +5,6 @@ Like tests/test_server.py, pytest-jupyter's fixtures are imported into this modu
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +18,9 @@ from ratatouille_nb.server import branches as server_branches
 from ratatouille_nb.server.service import ApiError, resolve_server_path
 from ratatouille_nb.settings import Settings
 from ratatouille_nb.workspace import Workspace, init_workspace
+from tests.server_api import Api, api, jp_server_config  # after pytest-jupyter's: these override its fixtures
 
-REPO = Path(__file__).resolve().parents[1]
-SERVER_CONFIG = REPO / "jupyter-config" / "server-config" / "ratatouille_nb.json"
-
-Api = Callable[..., tuple[int, Any]]
-
-
-@pytest.fixture  # type: ignore[no-redef]  # overrides pytest-jupyter's fixture
-def jp_server_config() -> dict[str, Any]:
-    return json.loads(SERVER_CONFIG.read_text())
-
-
-@pytest.fixture
-def api(jp_fetch: Any, jp_asyncio_loop: Any) -> Api:
-    def call(method: str, *parts: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
-        raw = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
-        response = jp_asyncio_loop.run_until_complete(jp_fetch("ratatouille", *parts, method=method, body=raw, raise_error=False, **kwargs))
-        text = response.body.decode() if response.body else ""
-        return response.code, json.loads(text) if text else None
-
-    return call
+__all__ = ["api", "jp_server_config"]
 
 
 @pytest.fixture

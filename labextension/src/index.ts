@@ -9,18 +9,15 @@ import {
   showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
-import {
-  INotebookTracker,
-  NotebookActions,
-  NotebookPanel
-} from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { productsIcon, promoteIcon } from './icons';
 import { ProductsPanel } from './products';
 import { promoteNotebook } from './promote';
 import { sqlCellPlugin } from './sqlcell';
-import { TablesPanel, insertCells } from './tables';
+import { TablesPanel } from './tables';
+import { insertCells } from './cells';
 import { API, describeError, requestAPI } from './request';
 import { WorkspaceStatus, branchesBody, kernelBranch } from './status';
 import { IBranchTarget, openBranchMenu, paletteActions } from './branchmenu';
@@ -46,52 +43,21 @@ export namespace CommandIDs {
   export const refreshTables = 'ratatouille:refresh-tables';
 }
 
-const LOAD_EXT = '%load_ext ratatouille_nb';
-
 /**
  * Put a `%%rat sql` cell reading `product` below the active cell of the current notebook
  * (preceded by `%load_ext ratatouille_nb` when the notebook does not load it yet).
  */
-async function insertProductQuery(
+function insertProductQuery(
   app: JupyterFrontEnd,
   tracker: INotebookTracker,
   product: API.IProduct
 ): Promise<void> {
-  const panel: NotebookPanel | null = tracker.currentWidget;
-  if (!panel) {
-    await showErrorMessage(
-      'No notebook open',
-      `Open a notebook to insert a query reading products.${product.name}.`
-    );
-    return;
-  }
-  await panel.context.ready;
-  const notebook = panel.content;
-  const model = notebook.model;
-  if (!model) {
-    return;
-  }
-  const sources = model.sharedModel.cells.map(cell => cell.getSource());
-  const put = (source: string) => {
-    const active = notebook.activeCell;
-    const reuse =
-      active !== null &&
-      active.model.type === 'code' &&
-      active.model.sharedModel.getSource().trim() === '';
-    if (!reuse) {
-      NotebookActions.insertBelow(notebook);
-      if (notebook.activeCell?.model.type !== 'code') {
-        NotebookActions.changeCellType(notebook, 'code');
-      }
-    }
-    notebook.activeCell?.model.sharedModel.setSource(source);
-  };
-  if (!sources.some(source => source.includes(LOAD_EXT))) {
-    put(LOAD_EXT);
-  }
-  put(product.query);
-  app.shell.activateById(panel.id);
-  notebook.activeCell?.node.scrollIntoView({ block: 'nearest' });
+  return insertCells(
+    app,
+    tracker,
+    [product.query],
+    `a query reading products.${product.name}`
+  );
 }
 
 const productsPlugin: JupyterFrontEndPlugin<void> = {
@@ -270,40 +236,19 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
         'Switch, create, merge (with a diff preview) or delete branches of the notebook’s workspace, or switch workspace',
       execute: () => openBranchMenu(target)
     });
-    app.commands.addCommand(CommandIDs.switchBranch, {
-      label: 'Switch Notebook Branch…',
-      execute: () => paletteActions.switchBranch(target)
-    });
-    app.commands.addCommand(CommandIDs.createBranch, {
-      label: 'New Branch from Current…',
-      execute: () => paletteActions.createBranch(target)
-    });
-    app.commands.addCommand(CommandIDs.mergeBranch, {
-      label: 'Merge Branch into Current…',
-      execute: () => paletteActions.mergeBranch(target)
-    });
-    app.commands.addCommand(CommandIDs.deleteBranch, {
-      label: 'Delete Branch…',
-      execute: () => paletteActions.deleteBranch(target)
-    });
-    app.commands.addCommand(CommandIDs.pruneBuilds, {
-      label: 'Prune Leftover Build Branches',
-      execute: () => paletteActions.prune(target)
-    });
-    app.commands.addCommand(CommandIDs.switchWorkspace, {
-      label: 'Switch Notebook Workspace…',
-      execute: () => paletteActions.switchWorkspace(target)
-    });
+    const branchActions: [string, string, (target: IBranchTarget) => unknown][] = [
+      [CommandIDs.switchBranch, 'Switch Notebook Branch…', paletteActions.switchBranch],
+      [CommandIDs.createBranch, 'New Branch from Current…', paletteActions.createBranch],
+      [CommandIDs.mergeBranch, 'Merge Branch into Current…', paletteActions.mergeBranch],
+      [CommandIDs.deleteBranch, 'Delete Branch…', paletteActions.deleteBranch],
+      [CommandIDs.pruneBuilds, 'Prune Leftover Build Branches', paletteActions.prune],
+      [CommandIDs.switchWorkspace, 'Switch Notebook Workspace…', paletteActions.switchWorkspace]
+    ];
+    for (const [id, label, action] of branchActions) {
+      app.commands.addCommand(id, { label, execute: () => action(target) });
+    }
     if (palette) {
-      for (const command of [
-        CommandIDs.branchMenu,
-        CommandIDs.switchBranch,
-        CommandIDs.createBranch,
-        CommandIDs.mergeBranch,
-        CommandIDs.deleteBranch,
-        CommandIDs.pruneBuilds,
-        CommandIDs.switchWorkspace
-      ]) {
+      for (const command of [CommandIDs.branchMenu, ...branchActions.map(a => a[0])]) {
         palette.addItem({ command, category: CATEGORY });
       }
     }

@@ -1,15 +1,9 @@
-import {
-  addIcon,
-  caretDownIcon,
-  caretRightIcon,
-  refreshIcon,
-  SidePanel,
-  ToolbarButton
-} from '@jupyterlab/ui-components';
-import { Panel, Widget } from '@lumino/widgets';
+import { addIcon, caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 
+import { disclosure, el, searchField, toggleKey } from './dom';
 import { productsIcon } from './icons';
 import { API, describeError, requestAPI } from './request';
+import { RefreshingSidePanel } from './sidepanel';
 
 /**
  * "4 min ago", "3 h ago", "2 d ago" for a number of seconds.
@@ -27,60 +21,30 @@ export function formatAge(seconds: number): string {
   return `${Math.floor(seconds / 86400)} d ago`;
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
-
 /**
  * The "Data Products" sidebar: a search box and one card per product the workspace may read.
  */
-export class ProductsPanel extends SidePanel {
+export class ProductsPanel extends RefreshingSidePanel {
   constructor(options: ProductsPanel.IOptions) {
-    super({ content: new Panel() });
+    super({
+      id: 'ratatouille-products',
+      className: 'jp-RatProducts',
+      icon: productsIcon,
+      caption: 'Data Products',
+      heading: 'Data Products'
+    });
     this._insert = options.insert;
-    this.id = 'ratatouille-products';
-    this.addClass('jp-RatProducts');
-    this.title.icon = productsIcon;
-    this.title.caption = 'Data Products';
-
-    const heading = new Widget({ node: el('h2', 'jp-RatProducts-title') });
-    heading.node.textContent = 'Data Products';
-    this.header.addWidget(heading);
-
-    this.toolbar.addItem(
-      'refresh',
-      new ToolbarButton({
-        icon: refreshIcon,
-        tooltip: 'Refresh Data Products',
-        onClick: () => void this.refresh()
-      })
-    );
-
-    const content = new Widget();
-    content.addClass('jp-RatProducts-body');
-    this.addWidget(content);
-    const body = content.node;
     const searchRow = el('div', 'jp-RatProducts-searchRow');
-    this._search = el('input', 'jp-mod-styled jp-RatProducts-search');
-    this._search.type = 'search';
-    this._search.placeholder = 'Search products';
-    this._search.setAttribute('aria-label', 'Search data products');
-    this._search.addEventListener('input', () => this._render());
+    this._search = searchField(
+      'jp-RatProducts-search',
+      'Search products',
+      'Search data products',
+      () => this._render()
+    );
     searchRow.appendChild(this._search);
     this._context = el('div', 'jp-RatProducts-context');
     this._list = el('ul', 'jp-RatProducts-list');
-    body.append(searchRow, this._context, this._list);
+    this.body.append(searchRow, this._context, this._list);
   }
 
   /** The products currently listed (after the last refresh). */
@@ -103,11 +67,6 @@ export class ProductsPanel extends SidePanel {
     }
     this._loading = false;
     this._render();
-  }
-
-  protected onAfterShow(): void {
-    // Products are published from notebooks and the CLI: reload whenever the panel is opened.
-    void this.refresh();
   }
 
   protected onActivateRequest(): void {
@@ -183,9 +142,6 @@ export class ProductsPanel extends SidePanel {
     }
 
     const head = el('div', 'jp-RatProduct-head');
-    head.tabIndex = 0;
-    head.setAttribute('role', 'button');
-    head.setAttribute('aria-expanded', String(expanded));
     head.title = expanded ? 'Hide details' : 'Show versions and schema';
     const caret = (expanded ? caretDownIcon : caretRightIcon).element({
       className: 'jp-RatProduct-caret',
@@ -198,20 +154,9 @@ export class ProductsPanel extends SidePanel {
       product.latest ? `v${product.latest}` : '—'
     );
     head.append(caret, name, version);
-    const toggle = () => {
-      if (this._expanded.has(product.name)) {
-        this._expanded.delete(product.name);
-      } else {
-        this._expanded.add(product.name);
-      }
+    disclosure(head, expanded, () => {
+      toggleKey(this._expanded, product.name);
       this._render();
-    };
-    head.addEventListener('click', toggle);
-    head.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        toggle();
-      }
     });
     card.appendChild(head);
 

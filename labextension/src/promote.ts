@@ -2,6 +2,7 @@ import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
+import { el } from './dom';
 import { API, describeError, requestAPI } from './request';
 
 // POST /ratatouille/promote answers API.IPromoteResult (server/models.py); cell numbers are
@@ -20,21 +21,6 @@ const WRITTEN_STATUS: { [key: string]: string } = {
   unchanged: 'unchanged',
   conflict: 'differs'
 };
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -1,41 +1,10 @@
-import { JupyterFrontEnd } from '@jupyterlab/application';
-import { showErrorMessage } from '@jupyterlab/apputils';
-import {
-  INotebookTracker,
-  NotebookActions,
-  NotebookPanel
-} from '@jupyterlab/notebook';
-import {
-  addIcon,
-  caretDownIcon,
-  caretRightIcon,
-  refreshIcon,
-  SidePanel,
-  tableRowsIcon,
-  ToolbarButton
-} from '@jupyterlab/ui-components';
-import { Panel, Widget } from '@lumino/widgets';
+import { caretDownIcon, caretRightIcon, addIcon, tableRowsIcon } from '@jupyterlab/ui-components';
 
+import { disclosure, el, searchField, toggleKey } from './dom';
 import { API, describeError, requestAPI } from './request';
+import { RefreshingSidePanel } from './sidepanel';
 
 // GET /ratatouille/tables answers API.ITablesResponse (server/models.py).
-
-const LOAD_EXT = '%load_ext ratatouille_nb';
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function plural(n: number, word: string): string {
   return `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
@@ -54,88 +23,29 @@ function compactRows(n: number): string {
 }
 
 /**
- * Put code cells below the active cell of the notebook (after `%load_ext ratatouille_nb` when
- * the notebook does not load the extension yet), reusing an empty active code cell.
- */
-export async function insertCells(
-  app: JupyterFrontEnd,
-  tracker: INotebookTracker,
-  sources: string[],
-  what: string
-): Promise<void> {
-  const panel: NotebookPanel | null = tracker.currentWidget;
-  if (!panel) {
-    await showErrorMessage('No notebook open', `Open a notebook to insert ${what}.`);
-    return;
-  }
-  await panel.context.ready;
-  const notebook = panel.content;
-  const model = notebook.model;
-  if (!model) {
-    return;
-  }
-  const existing = model.sharedModel.cells.map(cell => cell.getSource());
-  const put = (source: string) => {
-    const active = notebook.activeCell;
-    const reuse =
-      active !== null &&
-      active.model.type === 'code' &&
-      active.model.sharedModel.getSource().trim() === '';
-    if (!reuse) {
-      NotebookActions.insertBelow(notebook);
-      if (notebook.activeCell?.model.type !== 'code') {
-        NotebookActions.changeCellType(notebook, 'code');
-      }
-    }
-    notebook.activeCell?.model.sharedModel.setSource(source);
-  };
-  if (!existing.some(source => source.includes(LOAD_EXT))) {
-    put(LOAD_EXT);
-  }
-  for (const source of sources) {
-    put(source);
-  }
-  app.shell.activateById(panel.id);
-  notebook.activeCell?.node.scrollIntoView({ block: 'nearest' });
-}
-
-/**
  * The "Tables" sidebar: the layers and tables of the active notebook's workspace on its branch,
  * with a filter (names and columns), each table's columns and types, last change, model and
  * freshness, and "Insert query" / "Show lineage" buttons.
  */
-export class TablesPanel extends SidePanel {
+export class TablesPanel extends RefreshingSidePanel {
   constructor(options: TablesPanel.IOptions) {
-    super({ content: new Panel() });
+    super({
+      id: 'ratatouille-tables',
+      className: 'jp-RatTables',
+      icon: tableRowsIcon,
+      caption: 'Workspace Tables',
+      heading: 'Tables'
+    });
     this._options = options;
-    this.id = 'ratatouille-tables';
-    this.addClass('jp-RatTables');
-    this.title.icon = tableRowsIcon;
-    this.title.caption = 'Workspace Tables';
-
-    const heading = new Widget({ node: el('h2', 'jp-RatTables-title') });
-    heading.node.textContent = 'Tables';
-    this.header.addWidget(heading);
-    this.toolbar.addItem(
-      'refresh',
-      new ToolbarButton({
-        icon: refreshIcon,
-        tooltip: 'Refresh Tables',
-        onClick: () => void this.refresh()
-      })
+    this._filter = searchField(
+      'jp-RatTables-filter',
+      'Filter tables and columns',
+      'Filter tables and columns',
+      () => this._render()
     );
-
-    const content = new Widget();
-    content.addClass('jp-RatTables-body');
-    this.addWidget(content);
-    this._filter = el('input', 'jp-mod-styled jp-RatTables-filter');
-    this._filter.type = 'search';
-    this._filter.placeholder = 'Filter tables and columns';
-    this._filter.setAttribute('aria-label', 'Filter tables and columns');
-    this._filter.addEventListener('input', () => this._render());
     this._context = el('div', 'jp-RatTables-context');
     this._list = el('div', 'jp-RatTables-list');
-    content.node.append(this._filter, this._context, this._list);
+    this.body.append(this._filter, this._context, this._list);
   }
 
   /** The last answer of the server (null before the first refresh or after an error). */
@@ -178,10 +88,6 @@ export class TablesPanel extends SidePanel {
     }
     this._loading = false;
     this._render();
-  }
-
-  protected onAfterShow(): void {
-    void this.refresh();
   }
 
   protected onActivateRequest(): void {
@@ -258,9 +164,6 @@ export class TablesPanel extends SidePanel {
     section.dataset.layer = layer.name;
     const collapsed = !filtering && this._collapsedLayers.has(layer.name);
     const head = el('div', 'jp-RatTables-layerHead');
-    head.tabIndex = 0;
-    head.setAttribute('role', 'button');
-    head.setAttribute('aria-expanded', String(!collapsed));
     head.append(
       (collapsed ? caretRightIcon : caretDownIcon).element({
         tag: 'span',
@@ -269,20 +172,9 @@ export class TablesPanel extends SidePanel {
       el('span', 'jp-RatTables-layerName', layer.name),
       el('span', 'jp-RatTables-count', String(layer.tables.length))
     );
-    const toggle = () => {
-      if (this._collapsedLayers.has(layer.name)) {
-        this._collapsedLayers.delete(layer.name);
-      } else {
-        this._collapsedLayers.add(layer.name);
-      }
+    disclosure(head, !collapsed, () => {
+      toggleKey(this._collapsedLayers, layer.name);
       this._render();
-    };
-    head.addEventListener('click', toggle);
-    head.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        toggle();
-      }
     });
     section.appendChild(head);
     if (collapsed) {
@@ -308,9 +200,6 @@ export class TablesPanel extends SidePanel {
       item.classList.add('jp-mod-expanded');
     }
     const head = el('div', 'jp-RatTable-head');
-    head.tabIndex = 0;
-    head.setAttribute('role', 'button');
-    head.setAttribute('aria-expanded', String(expanded));
     head.title = `${table.table}: ${table.freshness.text}`;
     const dot = el('span', `jp-RatTable-dot jp-mod-${table.freshness.status}`);
     dot.setAttribute('aria-label', `freshness: ${table.freshness.status}`);
@@ -332,20 +221,9 @@ export class TablesPanel extends SidePanel {
     if (table.rows !== null) {
       head.title = `${table.table}: ${plural(table.rows, 'row')}, ${table.freshness.text}`;
     }
-    const toggle = () => {
-      if (this._expanded.has(table.table)) {
-        this._expanded.delete(table.table);
-      } else {
-        this._expanded.add(table.table);
-      }
+    disclosure(head, expanded, () => {
+      toggleKey(this._expanded, table.table);
       this._render();
-    };
-    head.addEventListener('click', toggle);
-    head.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        toggle();
-      }
     });
     item.appendChild(head);
     if (expanded) {

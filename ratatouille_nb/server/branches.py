@@ -20,6 +20,7 @@ The response models are in server/models.py. Everything goes through the verb la
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ from jupyter_server.utils import url_path_join
 
 from ratatouille_nb.errors import MergeConflictError
 from ratatouille_nb.server import service
-from ratatouille_nb.server.handlers import MAX_BODY_BYTES, RatHandler
+from ratatouille_nb.server.handlers import RatHandler
 from ratatouille_nb.server.models import (
     BranchChanged,
     BranchDiff,
@@ -189,12 +190,7 @@ def list_workspaces(user: str | None, current: str | None) -> dict[str, Any]:
 
 
 def _body(handler: RatHandler, fields: dict[str, type]) -> dict[str, Any]:
-    if len(handler.request.body) > MAX_BODY_BYTES:
-        raise ApiError(413, "request body too large")
-    try:
-        body = json.loads(handler.request.body or b"{}")
-    except ValueError:
-        raise ApiError(400, "the request body is not valid JSON") from None
+    body = handler.json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     unknown = sorted(set(body) - set(fields))
@@ -213,6 +209,16 @@ def _name(value: Any, field: str) -> str:
     return name
 
 
+async def _run_parsed(handler: RatHandler, parse: Callable[[], tuple[Any, ...]], fn: Callable[..., Any]) -> None:
+    """Answer `fn(*parse())`, or the ApiError that `parse` raises on a bad request."""
+    try:
+        args = parse()
+    except ApiError as exc:
+        handler.fail(exc)
+        return
+    await handler.run(fn, *args)
+
+
 class BranchListHandler(RatHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -222,70 +228,49 @@ class BranchListHandler(RatHandler):
 class BranchCreateHandler(RatHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
+        def parse() -> tuple[Any, ...]:
             body = _body(self, {"name": str, "from": str})
-            name, start = _name(body.get("name"), "name"), service.validate_branch_param(body.get("from"), "from")
-        except ApiError as exc:
-            self.fail(exc)
-            return
-        await self.run(create_branch, name, start)
+            return _name(body.get("name"), "name"), service.validate_branch_param(body.get("from"), "from")
+
+        await _run_parsed(self, parse, create_branch)
 
 
 class BranchSwitchHandler(RatHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            name = _name(_body(self, {"name": str}).get("name"), "name")
-        except ApiError as exc:
-            self.fail(exc)
-            return
-        await self.run(switch_branch, name)
+        await _run_parsed(self, lambda: (_name(_body(self, {"name": str}).get("name"), "name"),), switch_branch)
 
 
 class BranchDeleteHandler(RatHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            name = _name(_body(self, {"name": str}).get("name"), "name")
-        except ApiError as exc:
-            self.fail(exc)
-            return
-        await self.run(delete_branch, name)
+        await _run_parsed(self, lambda: (_name(_body(self, {"name": str}).get("name"), "name"),), delete_branch)
 
 
 class BranchDiffHandler(RatHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        try:
+        def parse() -> tuple[Any, ...]:
             source = _name(self.get_query_argument("source", None), "source")
-            into = service.validate_branch_param(self.get_query_argument("into", None), "into")
-        except ApiError as exc:
-            self.fail(exc)
-            return
-        await self.run(branch_diff, source, into)
+            return source, service.validate_branch_param(self.get_query_argument("into", None), "into")
+
+        await _run_parsed(self, parse, branch_diff)
 
 
 class BranchMergeHandler(RatHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
+        def parse() -> tuple[Any, ...]:
             body = _body(self, {"source": str, "into": str})
-            source, into = _name(body.get("source"), "source"), service.validate_branch_param(body.get("into"), "into")
-        except ApiError as exc:
-            self.fail(exc)
-            return
-        await self.run(merge_branch, source, into)
+            return _name(body.get("source"), "source"), service.validate_branch_param(body.get("into"), "into")
+
+        await _run_parsed(self, parse, merge_branch)
 
 
 class BranchPruneHandler(RatHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        try:
-            dry_run = bool(_body(self, {"dry_run": bool}).get("dry_run", False))
-        except ApiError as exc:
-            self.fail(exc)
-            return
-        await self.run(prune_builds, dry_run)
+        await _run_parsed(self, lambda: (bool(_body(self, {"dry_run": bool}).get("dry_run", False)),), prune_builds)
 
 
 class WorkspacesHandler(RatHandler):

@@ -87,6 +87,16 @@ class RatHandler(APIHandler):
     def fail(self, exc: ApiError) -> None:
         self.send(exc.payload(), exc.status)
 
+    def json_body(self, empty: bytes = b"{}") -> Any:
+        """The request body parsed as JSON (`empty` stands for an empty body); ApiError 413 when it is
+        larger than MAX_BODY_BYTES, 400 when it is not JSON."""
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise ApiError(413, "request body too large")
+        try:
+            return json.loads(self.request.body or empty)
+        except ValueError:
+            raise ApiError(400, "the request body is not valid JSON") from None
+
     @property
     def server_root(self) -> Path:
         root = getattr(self.contents_manager, "root_dir", None) or self.settings.get("server_root_dir") or "."
@@ -131,12 +141,7 @@ class PromoteHandler(RatHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         try:
-            if len(self.request.body) > MAX_BODY_BYTES:
-                raise ApiError(413, "request body too large")
-            try:
-                body = json.loads(self.request.body or b"null")
-            except ValueError:
-                raise ApiError(400, "the request body is not valid JSON") from None
+            body = self.json_body(b"null")
             path, force, dry_run, skip = promote.validate_body(body)
             service.resolve_notebook(self.server_root, path)  # refuse bad paths before opening a session
             where = self.where(path)

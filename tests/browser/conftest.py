@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,12 +133,9 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def lab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    base = tmp_path_factory.mktemp("lab")
-    home, workspace, root, cfg = base / "rat-home", base / "demo", base / "root", base / "jupyter"
-    (root / "notebooks").mkdir(parents=True)
-    shutil.copy(REPO / "notebooks" / "getting-started.ipynb", root / "notebooks" / "getting-started.ipynb")
+def lab_env(base: Path, home: Path, cfg: Path, **extra: str) -> dict[str, str]:
+    """Write USER_SETTINGS under `cfg` and return the environment of a JupyterLab kept inside `base`:
+    no RAT_* / JUPYTER* variable from outside, HOME `base/user-home`, RAT_HOME `home`, plus `extra`."""
     for rel, content in USER_SETTINGS.items():
         target = cfg / "lab-settings" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -146,19 +144,21 @@ def lab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[La
     env.update(
         HOME=str(base / "user-home"),
         RAT_HOME=str(home),
-        RAT_WORKSPACE=str(workspace),
         JUPYTER_CONFIG_DIR=str(cfg / "config"),
         JUPYTER_RUNTIME_DIR=str(cfg / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(cfg / "lab-settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(cfg / "lab-workspaces"),
         IPYTHONDIR=str(cfg / "ipython"),
         PYTHONUNBUFFERED="1",
+        **extra,
     )
     (base / "user-home").mkdir()
-    seeded = subprocess.run(
-        [sys.executable, "-c", SEED, str(home), str(workspace)], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    return env
+
+
+@contextmanager
+def running_lab(base: Path, root: Path, home: Path, workspace: Path, env: dict[str, str]) -> Iterator[Lab]:
+    """`jupyter lab` on a free port serving `root` (log in `base/jupyter-lab.log`), stopped on exit."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     log = base / "jupyter-lab.log"
@@ -181,6 +181,21 @@ def lab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[La
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def lab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    base = tmp_path_factory.mktemp("lab")
+    home, workspace, root, cfg = base / "rat-home", base / "demo", base / "root", base / "jupyter"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / "getting-started.ipynb", root / "notebooks" / "getting-started.ipynb")
+    env = lab_env(base, home, cfg, RAT_WORKSPACE=str(workspace))
+    seeded = subprocess.run(
+        [sys.executable, "-c", SEED, str(home), str(workspace)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    with running_lab(base, root, home, workspace, env) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -7,16 +7,15 @@ Screenshots `editor-*.png`, light and dark.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from tests.browser.conftest import Lab
+from tests.browser.test_lab import code_cell, settle, wait_idle
 
 NOTEBOOK = "notebooks/editor-workbench.ipynb"
-IDLE = re.compile(r"\(ipykernel\) \| Idle")
 CELLS: list[tuple[str, str]] = [
     ("code", "%load_ext ratatouille_nb"),
     ("markdown", "# Store revenue"),
@@ -34,19 +33,6 @@ def write_notebook(path: Path) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
-
-
-def wait_idle(page: Any) -> None:
-    page.locator("#jp-main-statusbar").get_by_text(IDLE).wait_for()
-
-
-def code_cell(page: Any, index: int) -> Any:
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").nth(index)
-
-
-def settle(page: Any, seconds: float = 1.0) -> None:
-    page.mouse.move(150, 700)
-    page.wait_for_timeout(int(seconds * 1000))
 
 
 def set_theme(page: Any, dark: bool) -> None:

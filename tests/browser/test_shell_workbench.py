@@ -12,8 +12,6 @@ Screenshots: shell-*.png (light, and the menu in dark).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import sys
@@ -24,9 +22,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.browser.conftest import USER_SETTINGS, VIEWPORT, Lab, _free_port, _stop, _wait_for_status
+from tests.browser.conftest import VIEWPORT, Lab, lab_env, running_lab
+from tests.browser.test_lab import code_cell, wait_idle
 
-IDLE = re.compile(r"\(ipykernel\) \| Idle")
 NOTEBOOK = "notebooks/shell-branches.ipynb"
 CELLS = [
     "%load_ext ratatouille_nb",
@@ -47,14 +45,6 @@ def write_notebook(path: Path, cells: list[str]) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
-
-
-def wait_idle(page: Any) -> None:
-    page.locator("#jp-main-statusbar").get_by_text(IDLE).wait_for()
-
-
-def code_cell(page: Any, index: int) -> Any:
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").nth(index)
 
 
 def run_cell(page: Any, index: int) -> Any:
@@ -227,41 +217,13 @@ def bare_lab(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab
     base = tmp_path_factory.mktemp("bare-lab")
     root, cfg, home = base / "root", base / "jupyter", lab.home
     root.mkdir()
-    for rel, content in USER_SETTINGS.items():
-        target = cfg / "lab-settings" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(content))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAT_", "JUPYTER"))}
-    env.update(
-        HOME=str(base / "user-home"), RAT_HOME=str(home),
-        JUPYTER_CONFIG_DIR=str(cfg / "config"), JUPYTER_RUNTIME_DIR=str(cfg / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(cfg / "lab-settings"), JUPYTERLAB_WORKSPACES_DIR=str(cfg / "lab-workspaces"),
-        IPYTHONDIR=str(cfg / "ipython"), PYTHONUNBUFFERED="1",
-    )  # fmt: skip
-    (base / "user-home").mkdir()
+    env = lab_env(base, home, cfg)
     rat = Path(sys.executable).with_name("rat")
     made = subprocess.run([str(rat), "init", "myws"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stdout + made.stderr
     write_notebook(root / "myws" / "notebooks" / "explore.ipynb", ["%load_ext ratatouille_nb", "%rat branch create explore-dev"])
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log = base / "jupyter-lab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-                "--IdentityProvider.token=", "--ServerApp.password=",
-                "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
-                f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-            ],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    server = Lab(url=url, root=root, home=home, workspace=root / "myws", log=log, process=process)
-    try:
-        _wait_for_status(url, process)
+    with running_lab(base, root, home, root / "myws", env) as server:
         yield server
-    finally:
-        _stop(process)
 
 
 def test_notebook_in_a_workspace_folder_without_rat_workspace(bare_lab: Lab, browser: Any, screenshot_dir: Path) -> None:
