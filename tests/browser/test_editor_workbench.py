@@ -44,7 +44,7 @@ def set_theme(page: Any, dark: bool) -> None:
 
 def test_sql_cells_tables_sidebar_and_promote_preview(lab: Lab, page: Any, screenshot_dir: Path) -> None:
     write_notebook(lab.root / NOTEBOOK)
-    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}")
+    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?reset")  # a fresh layout, not the last test's tabs
     wait_idle(page)
 
     # -- %%rat sql cells are SQL: DuckDB keywords get SQL token classes; the magic line is apart ---------

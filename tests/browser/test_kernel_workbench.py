@@ -81,7 +81,7 @@ def test_kernel_workbench(lab: Lab, page: Any, screenshot_dir: Path) -> None:
     write_notebook(lab)
     console: list[str] = []
     page.on("console", lambda msg: console.append(msg.text))
-    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}")
+    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?reset")  # a fresh layout, not the last test's tabs
     wait_idle(page)
     try:
         run_all_and_check(lab, page, screenshot_dir, console)
@@ -96,7 +96,11 @@ def run_all_and_check(lab: Lab, page: Any, screenshot_dir: Path, console: list[s
     # -- the failing build: a red RatError line with notebook remedies; Run All stopped ----------------
     build = code_cell(page, 6)
     error = build.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    error.wait_for(timeout=180_000)
+    try:
+        error.wait_for(timeout=180_000)
+    except Exception as exc:  # say which earlier cell stopped Run All, not only "timeout"
+        outputs = [code_cell(page, i).locator(".jp-OutputArea").inner_text()[:400] for i in range(len(CELLS))]
+        raise AssertionError(f"no error output on the build cell; cell outputs: {outputs}") from exc
     wait_idle(page)
     build.scroll_into_view_if_needed()  # off-screen cells are not laid out (content-visibility)
     text = error.text_content() or ""

@@ -54,7 +54,7 @@ def settle(page: Any, seconds: float = 1.0) -> None:
 
 
 def test_sidebar_status_bar_insert_and_promote(lab: Lab, page: Any, screenshot_dir: Path) -> None:
-    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}")
+    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?reset")  # a fresh layout, not the last test's tabs
     wait_idle(page)
 
     # -- the status bar shows the workspace and its branch --------------------------------------------

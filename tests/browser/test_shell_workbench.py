@@ -90,7 +90,7 @@ def set_theme(page: Any, dark: bool) -> None:
 
 def test_menu_switch_status_bar_and_bang_rat_agree(lab: Lab, page: Any, screenshot_dir: Path) -> None:
     write_notebook(lab.root / NOTEBOOK, CELLS)
-    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}")
+    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?reset")  # a fresh layout, not the last test's tabs
     wait_idle(page)
     status = page.locator(".jp-RatStatus")
     status.get_by_text("demo · workspace/demo").wait_for()
