@@ -81,7 +81,7 @@ def test_branch_magics_and_session_follow(shell: InteractiveShell) -> None:
     assert sessions.current().branch == "dev"
     run(shell, "%%rat sql\nINSERT INTO silver.s SELECT 1000")
     _, out = run(shell, "%rat branch diff workspace/kws dev")
-    assert "+1" in out.outputs[0].data["text/html"]
+    assert "+1" in out.outputs[0].data["text/html"] and "≈" not in out.outputs[0].data["text/html"]  # rows, not files
     run(shell, "%rat branch workspace/kws")
     assert run(shell, "%%rat sql\nSELECT count(*) AS n FROM silver.s")[0].result["n"][0] == 100
     run(shell, "%rat branch merge dev")

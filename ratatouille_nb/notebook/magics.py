@@ -198,7 +198,7 @@ class RatMagics(Magics):
                 raise CellError("usage: %rat branch diff FROM TO")
             from ratatouille_nb.notebook.widgets.branches import diff_html
 
-            display(HTML(diff_html(branches.diff(session, rest[0], rest[1]))))
+            display(HTML(diff_html(branches.diff(session, rest[0], rest[1], rows=True, sample=3), samples=True)))
         elif verb == "log":
             for c in branches.log(session, rest[0] if rest else None, limit=args.n):
                 print(f"{c.short}  {c.when:%Y-%m-%d %H:%M:%S}  {c.message[:90]}")

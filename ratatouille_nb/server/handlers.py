@@ -158,14 +158,13 @@ class TablesHandler(RatHandler):
     async def get(self) -> None:
         from ratatouille_nb.server import tables
 
-        user, root = self.principal, self.server_root
-        path, branch = self.get_query_argument("path", None), self.get_query_argument("branch", None)
         try:
-            result = await IOLoop.current().run_in_executor(None, lambda: tables.answer(user, root, path, branch))
+            ref = tables.validate_ref(self.get_query_argument("branch", None))
+            folder, _ = self.where()
         except ApiError as exc:
             self.fail(exc)
             return
-        self.send(result)
+        await self.run(tables.list_tables, ref, where=(folder, None))
 
 
 def setup_handlers(web_app: Any) -> None:

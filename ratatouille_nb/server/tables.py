@@ -2,23 +2,19 @@
 
 The answer is `models.TablesResponse`.
 
-`path` (optional) is the active notebook, relative to the server root: without RAT_WORKSPACE the
-workspace is the nearest folder holding workspace.yaml (or dbt_project.yml) above it. `branch`
+The workspace is the request's, as for every endpoint (handlers.py `RatHandler.where`: the notebook
+kernel's `?workspace=`, else found from `?path=`, else RAT_WORKSPACE). `branch`
 (optional) is the ref to list, by default the session's branch (what the notebook's kernel uses
 is passed by the frontend).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ratatouille_nb.server.models import TableColumn, TableFreshness, TableItem, TableLayer, TablesResponse
-from ratatouille_nb.server.service import ApiError, resolve_notebook
+from ratatouille_nb.server.service import ApiError
 
 if TYPE_CHECKING:
     from ratatouille_nb.engine.session import Session
@@ -44,39 +40,6 @@ def validate_ref(branch: str | None) -> str | None:
     if len(branch) > MAX_REF_CHARS or not REF_RE.match(branch) or ".." in branch:
         raise ApiError(400, f"invalid branch name {branch[:80]!r}")
     return branch
-
-
-def workspace_for(server_root: Path, path: str | None) -> str | None:
-    """The workspace folder of the notebook at `path` when RAT_WORKSPACE does not name one (else None)."""
-    from ratatouille_nb.workspace.manager import CONFIG_NAME, DBT_PROJECT
-
-    if not path or os.environ.get("RAT_WORKSPACE"):
-        return None
-    notebook = resolve_notebook(server_root, path)
-    for folder in notebook.parents:
-        if (folder / CONFIG_NAME).is_file() or (folder / DBT_PROJECT).is_file():
-            return str(folder)
-        if folder == server_root.resolve():
-            break
-    return None
-
-
-@contextmanager
-def open_tables_session(user: str | None, server_root: Path, path: str | None) -> Iterator[Session]:
-    """The server session, in the notebook's workspace when the environment names none."""
-    from ratatouille_nb.server import service
-    from ratatouille_nb.verbs.session import open_session
-
-    folder = workspace_for(server_root, path)
-    if folder is None:
-        with service.open_server_session(user) as session:
-            yield session
-        return
-    session = open_session(server_user=user, workspace=folder)
-    try:
-        yield session
-    finally:
-        session.close()
 
 
 def _item(t: TableInfo) -> TableItem:
@@ -106,24 +69,6 @@ def _item(t: TableInfo) -> TableItem:
         query=table_query(t.table),
         lineage=lineage_line(t.table),
     )
-
-
-def answer(user: str | None, server_root: Path, path: str | None, branch: str | None) -> dict[str, Any]:
-    """The whole request, in one worker thread: open the notebook's session, list, close; core errors as ApiError."""
-    from ratatouille_nb.errormap import map_error
-    from ratatouille_nb.server import service
-
-    ref = validate_ref(branch)
-    try:
-        with open_tables_session(user, server_root, path) as session:
-            return list_tables(session, ref)
-    except ApiError:
-        raise
-    except Exception as exc:  # RatErrors and the library errors errormap.py knows become a status; a bug stays a 500
-        mapped = map_error(exc)
-        if mapped is None:
-            raise
-        raise service.api_error_from(mapped) from None
 
 
 def list_tables(session: Session, branch: str | None = None) -> dict[str, Any]:
