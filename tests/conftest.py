@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,20 @@ from ratatouille_nb.workspace import Workspace, init_workspace
 
 # The S3-compatible server (moto) fixtures: s3_server, s3_bucket, s3_settings.
 pytest_plugins = ["tests.s3_server"]
+
+
+@pytest.fixture(autouse=True)
+def _kernel_env_restored() -> Iterator[None]:
+    """The kernel link (notebook/link.py) writes RAT_WORKSPACE/RAT_BRANCH into os.environ, as a kernel
+    must for `!rat`; set up before monkeypatch and torn down after it, this puts them back as they
+    were, so a module-scoped fixture of the next file never starts on another test's branch."""
+    before = {var: os.environ.get(var) for var in ("RAT_WORKSPACE", "RAT_BRANCH")}
+    yield
+    for var, value in before.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from ratatouille_nb.catalog.models import SHORT_HASH_LENGTH, Commit, short_hash
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +47,4 @@ def test_lineage_widget_shows_12_characters() -> None:
 def test_labextension_shows_12_characters() -> None:
     files = list((REPO / "labextension" / "src").glob("*.ts"))
     wrong = {f: n for f, n in lengths(files, JS).items() if n != {SHORT_HASH_LENGTH}}
-    if wrong and set(wrong) <= {"labextension/src/status.ts"}:
-        pytest.xfail(f"status.ts (the shell helper's file) still cuts hashes to {wrong}")
     assert not wrong, wrong

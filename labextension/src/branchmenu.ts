@@ -353,7 +353,7 @@ export class BranchMenu extends Widget {
     const isCurrent = b.name === menu.current;
     row.classList.toggle('jp-mod-current', isCurrent);
     const name = el('span', 'jp-RatMenu-code jp-RatMenu-name', b.name);
-    const notes: string[] = [b.hash.slice(0, 10), `${b.tables} table${b.tables === 1 ? '' : 's'}`];
+    const notes: string[] = [b.hash.slice(0, 12), `${b.tables} table${b.tables === 1 ? '' : 's'}`];
     if (isCurrent) {
       notes.push(this._target.link() ? 'this notebook' : 'current');
     }

@@ -261,7 +261,7 @@ export function branchesBody(answer: API.IBranches, current?: string): Widget {
     name.textContent = ref.name;
     const hash = document.createElement('span');
     hash.className = 'jp-RatDialog-dim';
-    const notes = [ref.hash.slice(0, 10)];
+    const notes = [ref.hash.slice(0, 12)];
     if (ref.name === active) {
       notes.push(current ? 'this notebook' : 'current');
     }
