@@ -190,12 +190,7 @@ def list_workspaces(user: str | None, current: str | None) -> dict[str, Any]:
 
 
 def _body(handler: RatHandler, fields: dict[str, type]) -> dict[str, Any]:
-    body = handler.json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    unknown = sorted(set(body) - set(fields))
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(map(str, unknown))}", hint=f"accepted: {', '.join(fields)}")
+    body = service.json_object(handler.json_body(), fields)
     for key, kind in fields.items():
         if key in body and body[key] is not None and not isinstance(body[key], kind):
             raise ApiError(400, f"field '{key}' must be a {'string' if kind is str else 'boolean'}")
@@ -276,32 +271,12 @@ class BranchPruneHandler(RatHandler):
 class WorkspacesHandler(RatHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        from tornado.ioloop import IOLoop
-
-        from ratatouille_nb.errormap import map_error
-
-        user = self.principal
         try:
             folder, _branch = self.where()
         except ApiError as exc:
             self.fail(exc)
             return
-
-        def call() -> dict[str, Any]:
-            try:
-                return list_workspaces(user, str(folder) if folder else None)
-            except Exception as exc:  # RatErrors become a status, a bug stays a 500 (as in handlers._session_call)
-                mapped = map_error(exc)
-                if mapped is None:
-                    raise
-                raise service.api_error_from(mapped) from None
-
-        try:
-            result = await IOLoop.current().run_in_executor(None, call)
-        except ApiError as exc:
-            self.fail(exc)
-            return
-        self.send(result)
+        await self.answer(list_workspaces, self.principal, str(folder) if folder else None)
 
 
 def branch_handlers(base: str) -> list[tuple[str, type[RatHandler]]]:

@@ -22,19 +22,30 @@ NAMESPACE = "ratatouille"
 MAX_BODY_BYTES = 64 * 1024
 
 
+def _mapped(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(…)` with RatErrors and the library errors errormap.py knows as an ApiError; a bug stays a 500."""
+    try:
+        return fn(*args, **kwargs)
+    except ApiError:
+        raise
+    except Exception as exc:
+        mapped = map_error(exc)
+        if mapped is None:
+            raise
+        raise service.api_error_from(mapped) from None
+
+
 def _session_call(
     user: str | None, fn: Callable[..., Any], *args: Any, where: tuple[Path | None, str | None] = (None, None), **kwargs: Any
 ) -> Any:
     """Open a session for the request's principal (in the workspace and on the branch `where` names,
     else the environment's), run `fn(session, …)`, close it — in one worker thread."""
-    try:
+
+    def call() -> Any:
         with service.open_server_session(user, workspace=where[0], branch=where[1]) as session:
             return fn(session, *args, **kwargs)
-    except Exception as exc:  # RatErrors and the library errors errormap.py knows become a status; a bug stays a 500
-        mapped = map_error(exc)
-        if mapped is None:
-            raise
-        raise service.api_error_from(mapped) from None
+
+    return _mapped(call)
 
 
 class RatHandler(APIHandler):
@@ -73,16 +84,27 @@ class RatHandler(APIHandler):
         return service.workspace_for(self.server_root, rel), branch
 
     async def run(self, fn: Callable[..., Any], *args: Any, where: tuple[Path | None, str | None] | None = None, **kwargs: Any) -> None:
-        user = self.principal
+        """Answer `fn(session, …)` in a session of the request's workspace and branch (`where`)."""
         try:
             place = self.where() if where is None else where
-            result = await IOLoop.current().run_in_executor(None, lambda: _session_call(user, fn, *args, where=place, **kwargs))
         except ApiError as exc:
-            if exc.status >= 500:
-                self.log.warning("ratatouille: %s", exc.message)
-            self.send(exc.payload(), exc.status)
+            self._refuse(exc)
+            return
+        await self.answer(_session_call, self.principal, fn, *args, where=place, **kwargs)
+
+    async def answer(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Send `fn(…)`, run off the event loop, or the ApiError it raises (core errors mapped)."""
+        try:
+            result = await IOLoop.current().run_in_executor(None, lambda: _mapped(fn, *args, **kwargs))
+        except ApiError as exc:
+            self._refuse(exc)
             return
         self.send(result)
+
+    def _refuse(self, exc: ApiError) -> None:
+        if exc.status >= 500:
+            self.log.warning("ratatouille: %s", exc.message)
+        self.fail(exc)
 
     def fail(self, exc: ApiError) -> None:
         self.send(exc.payload(), exc.status)

@@ -15,19 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ratatouille_nb.server.models import PromotedFile, PromotedModel, PromoteResult, SkippedCell
-from ratatouille_nb.server.service import ApiError, resolve_notebook
+from ratatouille_nb.server.service import ApiError, json_object, resolve_notebook
 
-PROMOTE_FIELDS = {"path", "force", "dry_run", "skip"}
+PROMOTE_FIELDS = ("path", "force", "dry_run", "skip")
 MAX_SKIPPED = 1000
 
 
 def validate_body(body: object) -> tuple[str, bool, bool, list[int]]:
     """`{"path": str, "force": bool = false, "dry_run": bool = false, "skip": [int] = []}`; unknown fields are refused."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    unknown = sorted(set(body) - PROMOTE_FIELDS)
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(map(str, unknown))}", hint="accepted: path, force, dry_run, skip")
+    body = json_object(body, PROMOTE_FIELDS)
     if "path" not in body:
         raise ApiError(400, "missing field 'path' (the notebook path relative to the server root)")
     if not isinstance(body["path"], str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -73,6 +73,17 @@ def open_server_session(user: str | None = None, *, workspace: Path | None = Non
 
 
 # -- parameters ------------------------------------------------------------------------------
+
+
+def json_object(body: object, fields: Iterable[str]) -> dict[str, Any]:
+    """A request body that must be a JSON object with only `fields` (named, in order, in the hint)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    accepted = list(fields)
+    unknown = sorted(set(body) - set(accepted))
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(map(str, unknown))}", hint=f"accepted: {', '.join(accepted)}")
+    return body
 
 
 def validate_query(q: str | None) -> str:
